@@ -1,0 +1,30 @@
+"""torch.hub entry points: `torch.hub.load("<owner>/resattn", "attention56", num_classes=10)`.
+
+Every registered model is an entry point taking the keyword arguments of
+`resattn.create_model`. No pretrained weights are published yet.
+"""
+
+import os
+import sys
+
+dependencies = ["torch", "numpy"]
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "src"))
+
+from resattn.models import create_model, list_models  # noqa: E402
+
+
+def _entry_point(name):
+    def build(pretrained=False, **kwargs):
+        if pretrained:
+            raise ValueError(f"no pretrained weights are published for {name}; "
+                             "use pretrained=False and train it with `resattn train`")
+        return create_model(name, **kwargs)
+
+    build.__name__ = name
+    build.__doc__ = f"{name}: see resattn.create_model for the keyword arguments."
+    return build
+
+
+for _name in list_models():
+    globals()[_name] = _entry_point(_name)

@@ -1,0 +1,34 @@
+"""`resattn` command line: one module per subcommand, each with `add_parser` and `run`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ..errors import UserError
+from . import models as models_cmd
+
+COMMANDS = {"models": models_cmd}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="resattn", description="Residual Attention Networks: build, train, evaluate, explain.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, module in COMMANDS.items():
+        module.add_parser(sub, name)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command].run(args) or 0
+    except (UserError, ValueError) as exc:
+        # ValueError is what the model registry raises for a bad name or option
+        print(f"resattn {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"resattn {args.command}: interrupted", file=sys.stderr)
+        return 130

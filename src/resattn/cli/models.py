@@ -1,0 +1,60 @@
+"""`resattn models`: the registered models with parameters, FLOPs and input size."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import torch
+
+from ..models import count_flops, count_params, create_model, get_spec, list_models
+
+
+def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
+    p = sub.add_parser(name, help="list the registered models",
+                       description="List the registered models: parameters (with the default "
+                                   "number of classes), forward FLOPs (multiply-accumulates, as "
+                                   "the paper counts them) at the default input size.")
+    p.add_argument("--num-classes", type=int, default=None,
+                   help="count with this many classes (default: each model's own)")
+    p.add_argument("--format", choices=("table", "markdown", "json"), default="table")
+    p.set_defaults(command=name)
+
+
+def model_rows(num_classes: int | None = None) -> list[dict]:
+    rows = []
+    for name in list_models():
+        spec = get_spec(name)
+        with torch.device("meta"):  # no memory, no compute: shapes only
+            model = create_model(name, num_classes=num_classes)
+        rows.append({
+            "name": name,
+            "params": count_params(model),
+            "flops": count_flops(model, spec.input_size),
+            "input_size": spec.input_size,
+            "num_classes": model.num_classes,
+            "description": spec.description,
+        })
+    return rows
+
+
+def format_rows(rows: list[dict], markdown: bool) -> str:
+    head = ("model", "params", "FLOPs", "input", "classes", "description")
+    body = [(r["name"], f"{r['params'] / 1e6:.2f}M", f"{r['flops'] / 1e9:.3f}G",
+             f"{r['input_size']}x{r['input_size']}", str(r["num_classes"]), r["description"])
+            for r in rows]
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        return "\n".join(lines + ["| " + " | ".join(b) + " |" for b in body])
+    widths = [max(len(x[i]) for x in [head, *body]) for i in range(len(head))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip()
+                     for line in [head, *body])
+
+
+def run(args: argparse.Namespace) -> int:
+    rows = model_rows(args.num_classes)
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+    else:
+        print(format_rows(rows, markdown=args.format == "markdown"))
+    return 0

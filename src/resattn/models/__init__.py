@@ -1,0 +1,12 @@
+"""The Residual Attention Network family as pure `torch.nn` modules."""
+
+from .attention import AttentionModule
+from .network import ArchSpec, ResidualAttentionNet, StageSpec
+from .registry import create_model, get_spec, list_models
+from .residual import ResidualUnit
+from .stats import count_flops, count_params
+
+__all__ = [
+    "ArchSpec", "AttentionModule", "ResidualAttentionNet", "ResidualUnit", "StageSpec",
+    "count_flops", "count_params", "create_model", "get_spec", "list_models",
+]

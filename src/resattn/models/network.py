@@ -1,0 +1,159 @@
+"""One builder for every network of the family: stem, stages, head, from an `ArchSpec`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .attention import AttentionModule
+from .residual import residual_units
+
+STEMS = ("cifar", "imagenet", "mini")
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """One stage: `units` plain residual units (the first changes width and stride), `modules`
+    attention modules whose masks pool `levels` times, then `post_units` plain units."""
+
+    out_chs: int
+    stride: int = 1
+    units: int = 1
+    modules: int = 0
+    levels: int = 1
+    post_units: int = 0
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """A whole architecture as data. `p`, `t`, `r` are the paper's attention hyper-parameters."""
+
+    stem: str
+    stem_chs: int
+    stages: tuple[StageSpec, ...]
+    p: int = 1
+    t: int = 2
+    r: int = 1
+    input_size: int = 32
+    num_classes: int = 10
+    drop_rate: float = 0.0
+    description: str = ""
+
+
+def make_stem(kind: str, in_chans: int, chs: int) -> nn.Sequential:
+    if kind == "cifar":  # 3x3 conv, full resolution
+        return nn.Sequential(nn.Conv2d(in_chans, chs, 3, padding=1, bias=False))
+    if kind == "imagenet":  # 7x7/2 conv + 3x3/2 max-pool: (N, 3, 224, 224) -> (N, 64, 56, 56)
+        return nn.Sequential(
+            nn.Conv2d(in_chans, chs, 7, stride=2, padding=3, bias=False),
+            nn.BatchNorm2d(chs), nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, stride=2, padding=1),
+        )
+    if kind == "mini":  # 5x5 conv + 2x2 max-pool: (N, 3, 32, 32) -> (N, 32, 16, 16)
+        return nn.Sequential(
+            nn.Conv2d(in_chans, chs, 5, padding=2, bias=False),
+            nn.BatchNorm2d(chs), nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+        )
+    raise ValueError(f"stem={kind!r} is not valid; choose one of {', '.join(STEMS)}")
+
+
+class ResidualAttentionNet(nn.Module):
+    """Residual Attention Network (Wang et al., CVPR 2017) and its ResNet baseline.
+
+    `forward(x)` returns logits (N, num_classes). `forward_features` returns the final
+    pre-activated feature map, `forward_head` pools, drops out and classifies it.
+    `forward_with_masks(x)` also returns the soft mask of every attention module.
+    """
+
+    def __init__(self, spec: ArchSpec, num_classes: int, in_chans: int = 3,
+                 drop_rate: float = 0.0, attention: str = "mixed", residual: str = "arl",
+                 mask: str = "encoder_decoder", p: int | None = None, t: int | None = None,
+                 r: int | None = None):
+        super().__init__()
+        p = spec.p if p is None else p
+        t = spec.t if t is None else t
+        r = spec.r if r is None else r
+        self.num_classes = num_classes
+        self.stem = make_stem(spec.stem, in_chans, spec.stem_chs)
+        stages = []
+        chs = spec.stem_chs
+        for s in spec.stages:
+            blocks = [residual_units(chs, s.out_chs, s.units, s.stride)]
+            blocks += [AttentionModule(s.out_chs, s.levels, p, t, r, attention, residual, mask)
+                       for _ in range(s.modules)]
+            if s.post_units:
+                blocks.append(residual_units(s.out_chs, s.out_chs, s.post_units))
+            stages.append(nn.Sequential(*blocks))
+            chs = s.out_chs
+        self.stages = nn.Sequential(*stages)
+        self.num_features = chs
+        # pre-activation networks end with the BN-ReLU the last unit did not apply
+        self.norm = nn.Sequential(nn.BatchNorm2d(chs), nn.ReLU(inplace=True))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.drop = nn.Dropout(drop_rate)
+        self.fc = nn.Linear(chs, num_classes)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, std=0.01)
+                nn.init.zeros_(m.bias)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        x = self.stages(x)
+        return self.norm(x)  # (N, num_features, h, w)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        x = self.pool(x).flatten(1)  # (N, num_features)
+        if pre_logits:
+            return x
+        return self.fc(self.drop(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    def attention_modules(self) -> list[tuple[str, AttentionModule]]:
+        """(name, module) of every attention module that has a mask, in forward order.
+        Names read `stage<i>.module<j>`, both counted from 1."""
+        found = []
+        for i, stage in enumerate(self.stages, start=1):
+            modules = [m for m in stage if isinstance(m, AttentionModule)]
+            found += [(f"stage{i}.module{j}", m) for j, m in enumerate(modules, start=1)
+                      if m.soft_mask is not None]
+        return found
+
+    @contextmanager
+    def _capture_masks(self, store: dict[str, torch.Tensor]):
+        def saver(name: str) -> Callable:
+            def hook(_module, _inputs, output):
+                store[name] = output
+            return hook
+        handles = [m.soft_mask.register_forward_hook(saver(name))
+                   for name, m in self.attention_modules()]
+        try:
+            yield store
+        finally:
+            for h in handles:
+                h.remove()
+
+    def forward_with_masks(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Logits and {"stage<i>.module<j>": M} with each M shaped like that module's trunk output
+        (N, C, h, w). `forward` itself is untouched: the masks are read by temporary hooks."""
+        masks: dict[str, torch.Tensor] = {}
+        with self._capture_masks(masks):
+            logits = self(x)
+        return logits, masks

@@ -1,0 +1,136 @@
+"""The model family as data: one table of architectures, one builder (timm style)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .activations import ATTENTION_TYPES
+from .attention import RESIDUAL_TYPES
+from .network import ArchSpec, ResidualAttentionNet, StageSpec
+from .soft_mask import MASK_TYPES
+
+
+def _cifar(m: int, p: int = 1, t: int = 2, r: int = 1) -> ArchSpec:
+    """The paper's CIFAR family, depth 36m + 20 (ResNet-164 widths 64/128/256, bottleneck /4).
+
+    Each stage opens and closes with one plain unit (6 units x 3 layers + stem conv + FC = 20
+    layers) around m attention modules; mask pooling levels 3/2/1 put every mask bottom at 4x4
+    for a 32x32 input.
+    """
+    depth = 3 * m * 3 * (2 * p + t) + 20
+    return ArchSpec(
+        stem="cifar", stem_chs=16, p=p, t=t, r=r,
+        stages=(StageSpec(64, 1, units=1, modules=m, levels=3, post_units=1),
+                StageSpec(128, 2, units=1, modules=m, levels=2, post_units=1),
+                StageSpec(256, 2, units=1, modules=m, levels=1, post_units=1)),
+        description=f"paper CIFAR Attention-{depth} (p={p}, t={t}, r={r}, {m} modules/stage)",
+    )
+
+
+def _counts(modules: tuple[int, ...]) -> str:
+    return "/".join(map(str, modules))
+
+
+def _wide(modules: tuple[int, int, int]) -> ArchSpec:
+    return ArchSpec(
+        stem="cifar", stem_chs=32,
+        stages=(StageSpec(128, 1, units=1, modules=modules[0], levels=3),
+                StageSpec(256, 2, units=1, modules=modules[1], levels=2),
+                StageSpec(512, 2, units=1, modules=modules[2], levels=1),
+                StageSpec(1024, 1, units=3)),
+        description=f"wide CIFAR layout of the public ports, {_counts(modules)} modules/stage",
+    )
+
+
+def _imagenet(modules: tuple[int, int, int]) -> ArchSpec:
+    return ArchSpec(
+        stem="imagenet", stem_chs=64, input_size=224, num_classes=1000,
+        stages=(StageSpec(256, 1, units=1, modules=modules[0], levels=3),
+                StageSpec(512, 2, units=1, modules=modules[1], levels=2),
+                StageSpec(1024, 2, units=1, modules=modules[2], levels=1),
+                StageSpec(2048, 2, units=3)),
+        description=f"paper ImageNet layout (Table 2), {_counts(modules)} modules/stage",
+    )
+
+
+_ARCHS: dict[str, ArchSpec] = {
+    "attention56": _cifar(1),
+    "attention92": _cifar(2),
+    "attention128": _cifar(3),
+    "attention164": _cifar(4),
+    "attention236": _cifar(6),
+    "attention452": _cifar(6, p=2, t=4, r=3),
+    "attention56_wide": _wide((1, 1, 1)),
+    "attention92_wide": _wide((1, 2, 3)),
+    "attention56_imagenet": _imagenet((1, 1, 1)),
+    "attention92_imagenet": _imagenet((1, 2, 3)),
+    "attention56_mini": ArchSpec(
+        stem="mini", stem_chs=32, drop_rate=0.5,
+        stages=(StageSpec(128, 1, units=1, modules=1, levels=2),
+                StageSpec(256, 2, units=1, modules=1, levels=1),
+                StageSpec(1024, 2, units=3)),
+        description="compact variant of the TensorFlow 2 re-implementation",
+    ),
+    "resnet164": ArchSpec(
+        stem="cifar", stem_chs=16,
+        stages=(StageSpec(64, 1, units=18), StageSpec(128, 2, units=18),
+                StageSpec(256, 2, units=18)),
+        description="pre-activation ResNet-164 baseline (paper Table 6)",
+    ),
+}
+
+OVERRIDES = ("in_chans", "drop_rate", "attention", "residual", "mask", "p", "t", "r")
+
+
+def list_models() -> list[str]:
+    """Names of every registered model, in table order."""
+    return list(_ARCHS)
+
+
+def get_spec(name: str) -> ArchSpec:
+    try:
+        return _ARCHS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown model {name!r}; valid models: {', '.join(list_models())}") from None
+
+
+def _check_options(num_classes: Any, opts: dict[str, Any]) -> None:
+    def positive_int(key: str, value: Any, minimum: int = 1) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"{key}={value!r} is not valid; it must be an integer >= {minimum}")
+
+    positive_int("num_classes", num_classes)
+    if "in_chans" in opts:
+        positive_int("in_chans", opts["in_chans"])
+    for key in ("p", "t", "r"):
+        if key in opts:
+            positive_int(key, opts[key], minimum=0 if key == "p" else 1)
+    if "drop_rate" in opts:
+        rate = opts["drop_rate"]
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
+            raise ValueError(f"drop_rate={rate!r} is not valid; it must lie in [0, 1)")
+    for key, valid in (("attention", ATTENTION_TYPES), ("residual", RESIDUAL_TYPES),
+                       ("mask", MASK_TYPES)):
+        if key in opts and opts[key] not in valid:
+            raise ValueError(f"{key}={opts[key]!r} is not valid; choose one of {', '.join(valid)}")
+
+
+def create_model(name: str, num_classes: int | None = None,
+                 **overrides: Any) -> ResidualAttentionNet:
+    """Build a registered model with fresh weights.
+
+    Args:
+        name: one of `list_models()`.
+        num_classes: output classes (default: 10 for CIFAR models, 1000 for ImageNet ones).
+        **overrides: in_chans, drop_rate, attention ('mixed' | 'channel' | 'spatial'),
+            residual ('arl' | 'nal' | 'none'), mask ('encoder_decoder' | 'local'), p, t, r.
+    """
+    spec = get_spec(name)
+    unknown = sorted(set(overrides) - set(OVERRIDES))
+    if unknown:
+        raise ValueError(f"unknown option(s) {', '.join(unknown)}; valid: {', '.join(OVERRIDES)}")
+    num_classes = spec.num_classes if num_classes is None else num_classes
+    _check_options(num_classes, overrides)
+    overrides.setdefault("drop_rate", spec.drop_rate)
+    return ResidualAttentionNet(spec, num_classes, **overrides)

@@ -1,0 +1,120 @@
+"""Every registered model: shapes, finiteness, gradients, parameter counts, input sizes."""
+
+import pytest
+import torch
+
+import resattn
+from resattn.models import count_flops, count_params, create_model, get_spec
+
+# Pinned so that any change to an architecture is deliberate (with 10 / 1000 default classes).
+PARAMS = {
+    "attention56": 1030810,
+    "attention92": 1842138,
+    "attention128": 2653466,
+    "attention164": 3464794,
+    "attention236": 5087450,
+    "attention452": 10183898,
+    "attention56_wide": 7468202,
+    "attention92_wide": 12648618,
+    "attention56_imagenet": 31812520,
+    "attention92_imagenet": 52470696,
+    "attention56_mini": 4291946,
+    "resnet164": 1703258,
+}
+
+# Paper figures and how close the issue asks us to land: Table 6 (CIFAR) and Table 2 (ImageNet).
+PAPER = {
+    "attention92": (1.9e6, 0.10),
+    "attention236": (5.1e6, 0.10),
+    "attention56_imagenet": (31.9e6, 0.03),
+    "attention92_imagenet": (51.3e6, 0.03),
+    "resnet164": (1.7e6, 0.03),
+}
+
+OTHER_SIZE = {"cifar": 40, "mini": 64, "imagenet": 160}
+
+
+def test_registry_lists_every_pinned_model():
+    assert resattn.list_models() == list(PARAMS)
+
+
+@pytest.mark.parametrize("name", list(PARAMS))
+def test_param_count_pinned(name):
+    with torch.device("meta"):
+        model = create_model(name)
+    assert count_params(model) == PARAMS[name]
+
+
+@pytest.mark.parametrize("name", list(PAPER))
+def test_param_count_matches_paper(name):
+    target, tolerance = PAPER[name]
+    assert abs(PARAMS[name] - target) / target <= tolerance
+
+
+@pytest.mark.parametrize("name", ["attention56_imagenet", "attention92_imagenet"])
+def test_flops_match_paper(name):
+    # paper Table 2: 6.2 and 10.4 GFLOPs (multiply-accumulates) at 224x224
+    target = {"attention56_imagenet": 6.2e9, "attention92_imagenet": 10.4e9}[name]
+    with torch.device("meta"):
+        model = create_model(name)
+    assert abs(count_flops(model, 224) - target) / target < 0.03
+
+
+@pytest.mark.parametrize("name", list(PARAMS))
+def test_forward_backward_every_parameter_gets_gradient(name):
+    torch.manual_seed(0)
+    spec = get_spec(name)
+    model = create_model(name, num_classes=7)
+    x = torch.randn(2, 3, spec.input_size, spec.input_size)
+    out = model(x)
+    assert out.shape == (2, 7)
+    assert torch.isfinite(out).all()
+    out.logsumexp(dim=1).sum().backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None]
+    assert not missing, f"parameters without gradient: {missing[:5]}"
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+@pytest.mark.parametrize("name", list(PARAMS))
+def test_forward_at_another_size(name):
+    size = OTHER_SIZE[get_spec(name).stem]
+    model = create_model(name).eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, 3, size, size))
+    assert out.shape == (2, model.num_classes)
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("size", [32, 40, 64, 100, 160, 224])
+@pytest.mark.parametrize("name", ["attention56", "attention56_imagenet", "attention56_mini"])
+def test_any_input_size(name, size):
+    # masks upsample to the matching feature map, never to a fixed size: odd sizes work too
+    model = create_model(name, num_classes=3).eval()
+    with torch.no_grad():
+        logits, masks = model.forward_with_masks(torch.randn(1, 3, size, size))
+    assert logits.shape == (1, 3)
+    assert torch.isfinite(logits).all()
+    assert masks and all(torch.isfinite(m).all() for m in masks.values())
+
+
+def test_forward_features_and_head_split():
+    model = create_model("attention56").eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        feats = model.forward_features(x)
+        assert feats.shape == (2, 256, 8, 8)
+        assert model.forward_head(feats, pre_logits=True).shape == (2, 256)
+        assert torch.equal(model.forward_head(feats), model(x))
+
+
+def test_in_chans_and_drop_rate():
+    model = create_model("attention56", num_classes=4, in_chans=1, drop_rate=0.3)
+    assert model(torch.randn(2, 1, 32, 32)).shape == (2, 4)
+    assert model.drop.p == 0.3
+
+
+def test_models_do_not_move_or_print(capsys):
+    model = create_model("attention56")
+    assert all(p.device.type == "cpu" for p in model.parameters())
+    model(torch.randn(2, 3, 32, 32))
+    assert capsys.readouterr() == ("", "")

@@ -1,0 +1,52 @@
+"""Registry errors name what is wrong and what is valid; torch.hub entry points work."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from resattn import create_model, list_models
+
+
+def test_unknown_model_lists_valid_names():
+    with pytest.raises(ValueError, match="unknown model 'attention57'") as err:
+        create_model("attention57")
+    assert all(name in str(err.value) for name in list_models())
+
+
+@pytest.mark.parametrize("kwargs,option", [
+    ({"attention": "both"}, "attention"),
+    ({"residual": "full"}, "residual"),
+    ({"mask": "global"}, "mask"),
+    ({"num_classes": 0}, "num_classes"),
+    ({"num_classes": 2.5}, "num_classes"),
+    ({"in_chans": -1}, "in_chans"),
+    ({"drop_rate": 1.0}, "drop_rate"),
+    ({"r": 0}, "r"),
+    ({"t": "2"}, "t"),
+])
+def test_bad_option_names_the_option(kwargs, option):
+    with pytest.raises(ValueError, match=rf"^{option}="):
+        create_model("attention56", **kwargs)
+
+
+def test_unknown_override_is_rejected():
+    with pytest.raises(ValueError, match="unknown option.*colour"):
+        create_model("attention56", colour="red")
+
+
+def test_p_t_r_overrides_change_depth():
+    small = create_model("attention56", p=0, t=1)
+    default = create_model("attention56")
+    assert sum(p.numel() for p in small.parameters()) < sum(p.numel() for p in default.parameters())
+    assert small(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_torch_hub_local_load():
+    repo = Path(__file__).resolve().parents[2]
+    model = torch.hub.load(str(repo), "attention56", source="local", num_classes=5)
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 5)
+    wide = torch.hub.load(str(repo), "attention92_wide", source="local")
+    assert wide.num_classes == 10
+    with pytest.raises(ValueError, match="no pretrained weights"):
+        torch.hub.load(str(repo), "attention56", source="local", pretrained=True)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 
 from ..errors import UserError
+from . import data as data_cmd
 from . import models as models_cmd
 
-COMMANDS = {"models": models_cmd}
+COMMANDS = {"models": models_cmd, "data": data_cmd}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
         return COMMANDS[args.command].run(args) or 0
     except (UserError, ValueError) as exc:

@@ -1,0 +1,13 @@
+"""Data: CIFAR-10/100 binary archives, image folders, splits, on-device augmentation, loaders."""
+
+from .build import DATASETS, DataBundle, DataConfig, build_data
+from .cifar import CIFAR10_CLASSES, default_data_dir, load_cifar
+from .dataset import ImageSet
+from .download import DataError
+from .loader import AugmentConfig, BatchTransform, DeviceLoader, image_stats
+
+__all__ = [
+    "CIFAR10_CLASSES", "DATASETS", "AugmentConfig", "BatchTransform", "DataBundle", "DataConfig",
+    "DataError", "DeviceLoader", "ImageSet", "build_data", "default_data_dir", "image_stats",
+    "load_cifar",
+]

@@ -1,0 +1,131 @@
+"""From a data configuration to train / val / test loaders on the chosen device."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import torch
+
+from .cifar import SOURCES, load_cifar
+from .dataset import ImageSet
+from .folder import FolderDataset, FolderLoader, FolderSplit, scan_folder
+from .loader import AugmentConfig, BatchTransform, DeviceLoader, image_stats
+from .splits import add_label_noise, stratified_indices
+
+DATASETS = (*SOURCES, "folder")
+STATS_SAMPLE = 2000  # folder datasets: normalisation statistics from this many training images
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "cifar10"
+    data_dir: str | None = None  # else $RESATTN_DATA_DIR, else ~/.cache/resattn
+    label_type: str = "fine"  # CIFAR-100: fine (100 classes) or coarse (20)
+    val_size: int = 5000  # held out of the training set, stratified; 0 = train on everything
+    label_noise: float = 0.0  # fraction of training labels replaced by another class
+    train_subset: int = 0  # train on a stratified subset of this many images; 0 = all
+    download: bool = True
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def __post_init__(self) -> None:
+        if self.dataset not in DATASETS:
+            raise ValueError(f"dataset={self.dataset!r} is not valid; "
+                             f"choose one of {', '.join(DATASETS)}")
+        if self.val_size < 0:
+            raise ValueError(f"val_size={self.val_size} is not valid; it must be >= 0")
+        if self.train_subset < 0:
+            raise ValueError(f"train_subset={self.train_subset} is not valid; it must be >= 0")
+
+
+@dataclass
+class DataBundle:
+    train: DeviceLoader | FolderLoader
+    val: DeviceLoader | FolderLoader | None
+    test: DeviceLoader | FolderLoader | None
+    classes: list[str]
+    mean: torch.Tensor
+    std: torch.Tensor
+    input_size: int
+    info: dict[str, Any]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+
+def _split(train, cfg: DataConfig, seed: int, has_val: bool):
+    """Hold out val (unless the dataset brings its own), take the subset, add label noise.
+    The validation labels stay clean: noise is a property of the training set only."""
+    val = None
+    if not has_val and cfg.val_size:
+        if cfg.val_size >= len(train):
+            raise ValueError(f"val_size={cfg.val_size} is not valid; the training set holds "
+                             f"{len(train)} images")
+        rest, held = stratified_indices(train.labels, cfg.val_size, seed)
+        train, val = train.subset(rest), train.subset(held)
+    if cfg.train_subset:
+        if cfg.train_subset > len(train):
+            raise ValueError(f"train_subset={cfg.train_subset} is not valid; only "
+                             f"{len(train)} training images are left")
+        _, chosen = stratified_indices(train.labels, cfg.train_subset, seed + 1)
+        train = train.subset(chosen)
+    noisy = 0
+    if cfg.label_noise:
+        labels, changed = add_label_noise(train.labels, cfg.label_noise, len(train.classes), seed)
+        train = replace(train, labels=labels)
+        noisy = len(changed)
+    return train, val, noisy
+
+
+def build_data(cfg: DataConfig, batch_size: int, device: torch.device | str, seed: int = 0,
+               input_size: int = 32, eval_batch_size: int | None = None, workers: int = 2,
+               rank: int = 0, world_size: int = 1, progress: bool = True) -> DataBundle:
+    device = torch.device(device)
+    eval_bs = eval_batch_size or max(batch_size, 256)
+    shard = {"rank": rank, "world_size": world_size}
+    if cfg.dataset == "folder":
+        if cfg.data_dir is None:
+            raise ValueError("--dataset folder needs --data-dir PATH (with train/<class>/...)")
+        splits = scan_folder(cfg.data_dir)
+        train, val, noisy = _split(splits["train"], cfg, seed, "val" in splits)
+        val = splits.get("val", val)
+        test = splits.get("test")
+        aug = replace(cfg.augment, crop_padding=0)  # random-resized-crop already crops
+        mean, std = _folder_stats(train, input_size, aug.normalization, seed)
+        transform = BatchTransform(aug, mean, std, len(train.classes))
+
+        def loader(split: FolderSplit | None, is_train: bool):
+            if split is None:
+                return None
+            ds = FolderDataset(split, input_size, is_train, seed)
+            return FolderLoader(ds, batch_size if is_train else eval_bs, transform, is_train,
+                                device, seed, workers, **shard)
+    else:
+        train_set, test_set = load_cifar(cfg.dataset, cfg.data_dir, cfg.label_type,
+                                         cfg.download, progress)
+        train, val, noisy = _split(train_set, cfg, seed, has_val=False)
+        test = test_set
+        mean, std = image_stats(train.images, cfg.augment.normalization)
+        transform = BatchTransform(cfg.augment, mean, std, len(train.classes))
+        input_size = 32
+
+        def loader(split: ImageSet | None, is_train: bool):
+            if split is None:
+                return None
+            return DeviceLoader(split.to(device), batch_size if is_train else eval_bs,
+                                transform, is_train, seed, **shard)
+
+    info = {"train_size": len(train), "val_size": len(val) if val is not None else 0,
+            "test_size": len(test) if test is not None else 0, "noisy_labels": noisy}
+    return DataBundle(loader(train, True), loader(val, False), loader(test, False),
+                      list(train.classes), mean, std, input_size, info)
+
+
+def _folder_stats(train: FolderSplit, size: int, normalization: str,
+                  seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    count = min(len(train), STATS_SAMPLE)
+    index = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:count]
+    ds = FolderDataset(train.subset(index.sort().values), size, train=False)
+    images = torch.stack([item[0] for item in (ds[i] for i in range(len(ds))) if item[1] >= 0])
+    return image_stats(images, normalization)

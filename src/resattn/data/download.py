@@ -1,0 +1,94 @@
+"""Checksums, downloads into a temporary file, and archive extraction that trusts no member name."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tarfile
+import tempfile
+import urllib.request
+from collections.abc import Iterable
+from pathlib import Path
+
+from ..errors import UserError
+
+
+class DataError(UserError):
+    """Missing, corrupt, truncated or tampered data: the message names the file and the fix."""
+
+
+def md5sum(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def check_md5(path: Path, expected: str, what_to_do: str) -> None:
+    actual = md5sum(path)
+    if actual != expected:
+        raise DataError(f"{path} is corrupt or tampered (MD5 {actual}, expected {expected}); "
+                        f"{what_to_do}")
+
+
+def download(url: str, dest: Path, md5: str, progress: bool = True) -> Path:
+    """Fetch `url` into a temporary file beside `dest`, verify its MD5, then rename it into place:
+    `dest` never holds a partial or unverified file."""
+    from tqdm import tqdm
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, desc=f"download {dest.name}",
+                      disable=not progress) as bar:
+                for block in iter(lambda: response.read(1 << 20), b""):
+                    out.write(block)
+                    bar.update(len(block))
+        check_md5(tmp, md5, f"the download from {url} was damaged; try again")
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest
+
+
+def safe_extract(archive: Path, dest: Path, members: Iterable[str]) -> None:
+    """Extract exactly the expected regular files of a tar archive. Links, devices, absolute
+    paths, `..` components and unexpected names are rejected, not skipped silently."""
+    wanted = set(members)
+    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            found = set()
+            for info in tar:
+                name = info.name
+                parts = Path(name).parts
+                if name.startswith("/") or ".." in parts:
+                    raise DataError(f"{archive} holds an unsafe member path {name!r}; "
+                                    "delete the archive and download the official one")
+                if name not in wanted:
+                    continue
+                if not info.isfile():
+                    raise DataError(f"{archive}: member {name!r} is a link or special file; "
+                                    "delete the archive and download the official one")
+                target = dest / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp_name = tempfile.mkstemp(dir=target.parent, suffix=".part")
+                try:
+                    with os.fdopen(fd, "wb") as out:
+                        shutil.copyfileobj(tar.extractfile(info), out, 1 << 20)
+                    os.replace(tmp_name, target)
+                finally:
+                    Path(tmp_name).unlink(missing_ok=True)
+                found.add(name)
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise DataError(f"{archive} cannot be read as a tar archive ({exc}); "
+                        "delete it and download it again") from None
+    missing = sorted(wanted - found)
+    if missing:
+        raise DataError(f"{archive} lacks {', '.join(missing)}; "
+                        "delete it and download the official archive")

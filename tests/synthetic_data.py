@@ -1,0 +1,60 @@
+"""Archives in the exact official CIFAR binary layouts, small enough for tests."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tarfile
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from resattn.data import cifar
+
+
+def records(n: int, label_bytes: int, seed: int, num_classes: int = 10) -> bytes:
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, 256, size=(n, label_bytes + 3072), dtype=np.uint8)
+    rows[:, :label_bytes] = rng.integers(0, num_classes, size=(n, label_bytes))
+    if label_bytes == 2:
+        rows[:, 0] = rows[:, 1] // 5  # coarse label: 20 super-classes of 5 fine ones
+    return rows.tobytes()
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def write_tar(path: Path, members: dict[str, bytes], extra: list[tarfile.TarInfo] = ()) -> str:
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        for info in extra:
+            tar.addfile(info, io.BytesIO(b"x" * info.size) if info.isfile() else None)
+    return md5(path.read_bytes())
+
+
+def cifar10_archive(root: Path, per_file: int = 20) -> tuple[cifar.CifarSource, dict[str, bytes]]:
+    """A cifar-10-binary.tar.gz with `per_file` records per file, and the matching source."""
+    src = cifar.CIFAR10
+    files = {f: records(per_file, 1, seed=i) for i, f in enumerate(src.data_files)}
+    archive_md5 = write_tar(root / src.archive, {f"{src.folder}/{f}": d for f, d in files.items()})
+    patched = replace(src, archive_md5=archive_md5,
+                      records_per_file={f: per_file for f in files},
+                      member_md5={f: md5(d) for f, d in files.items()})
+    return patched, files
+
+
+def cifar100_archive(root: Path, n_train: int = 40, n_test: int = 10):
+    src = cifar.CIFAR100
+    files = {"train.bin": records(n_train, 2, 0, 100), "test.bin": records(n_test, 2, 1, 100)}
+    names = {"fine_label_names.txt": "\n".join(f"fine{i}" for i in range(100)).encode(),
+             "coarse_label_names.txt": "\n".join(f"coarse{i}" for i in range(20)).encode()}
+    members = {f"{src.folder}/{f}": d for f, d in {**files, **names}.items()}
+    archive_md5 = write_tar(root / src.archive, members)
+    patched = replace(src, archive_md5=archive_md5,
+                      records_per_file={"train.bin": n_train, "test.bin": n_test})
+    return patched, files

@@ -9,13 +9,23 @@ from collections.abc import Sequence
 
 from ..errors import UserError
 from . import data as data_cmd
+from . import evaluate as evaluate_cmd
 from . import models as models_cmd
+from . import train as train_cmd
 
-COMMANDS = {"models": models_cmd, "data": data_cmd}
+COMMANDS = {"train": train_cmd, "evaluate": evaluate_cmd, "models": models_cmd,
+            "data": data_cmd}
+
+
+class Parser(argparse.ArgumentParser):
+    """Usage mistakes print one line that points at --help, not the whole usage block."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="resattn", description="Residual Attention Networks: build, train, evaluate, explain.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, module in COMMANDS.items():

@@ -82,7 +82,7 @@ def build_data(cfg: DataConfig, batch_size: int, device: torch.device | str, see
                input_size: int = 32, eval_batch_size: int | None = None, workers: int = 2,
                rank: int = 0, world_size: int = 1, progress: bool = True) -> DataBundle:
     device = torch.device(device)
-    eval_bs = eval_batch_size or max(batch_size, 256)
+    eval_bs = eval_batch_size or batch_size
     shard = {"rank": rank, "world_size": world_size}
     if cfg.dataset == "folder":
         if cfg.data_dir is None:

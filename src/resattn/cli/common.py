@@ -1,0 +1,116 @@
+"""Wiring shared by subcommands: device and precision choice, model and data from a Config."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+
+from ..config import Config
+from ..data import AugmentConfig, DataConfig, build_data
+from ..errors import UserError
+from ..models import count_flops, count_params, create_model, get_spec
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA device is available; use --device cpu")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise UserError("--device mps: MPS is not available; use --device cpu")
+    return device
+
+
+def cpu_has_native_bf16() -> bool:
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def resolve_amp(amp: str, device: torch.device) -> str:
+    """auto: bf16 on CUDA and on CPUs with native bf16 (AVX512-BF16 / AMX), else off."""
+    if amp != "auto":
+        if amp == "fp16" and device.type == "cpu":
+            raise UserError("--amp fp16 is for GPUs; use --amp bf16 or off on the CPU")
+        return amp
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if device.type == "cpu" and cpu_has_native_bf16():
+        return "bf16"
+    return "off"
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def model_options(cfg: Config) -> dict:
+    opts = {"attention": cfg.attention, "residual": cfg.residual, "mask": cfg.mask}
+    if cfg.drop_rate is not None:
+        opts["drop_rate"] = cfg.drop_rate
+    return opts
+
+
+def build_model(cfg: Config, num_classes: int) -> torch.nn.Module:
+    return create_model(cfg.model, num_classes=num_classes, **model_options(cfg))
+
+
+def model_info(cfg: Config, num_classes: int, input_size: int) -> dict:
+    with torch.device("meta"):
+        model = build_model(cfg, num_classes)
+    return {"params": count_params(model), "flops": count_flops(model, input_size)}
+
+
+def input_size_for(cfg: Config) -> int:
+    if cfg.dataset != "folder":
+        return 32
+    return cfg.input_size or get_spec(cfg.model).input_size
+
+
+def data_config(cfg: Config) -> DataConfig:
+    augment = AugmentConfig(crop_padding=cfg.crop_padding, crop_mode=cfg.crop_mode,
+                            flip=cfg.flip, rotation=cfg.rotation, cutout=cfg.cutout,
+                            mixup=cfg.mixup, cutmix=cfg.cutmix, normalization=cfg.normalization)
+    return DataConfig(dataset=cfg.dataset, data_dir=cfg.data_dir, label_type=cfg.label_type,
+                      val_size=cfg.val_size, label_noise=cfg.label_noise,
+                      train_subset=cfg.train_subset, download=cfg.download, augment=augment)
+
+
+def load_data(cfg: Config, device: torch.device, rank: int = 0, world_size: int = 1,
+              batch_size: int | None = None, progress: bool = True):
+    return build_data(data_config(cfg), batch_size or cfg.batch_size, device, seed=cfg.seed,
+                      input_size=input_size_for(cfg), eval_batch_size=cfg.eval_batch_size,
+                      workers=cfg.workers, rank=rank, world_size=world_size, progress=progress)
+
+
+def model_from_checkpoint(ckpt: dict, weights: str = "auto") -> tuple[torch.nn.Module, Config]:
+    """Rebuild the model from the checkpoint alone (its config and classes) and load the weights:
+    raw, EMA, or `auto` (what the run chose on validation)."""
+    from ..config import from_dict
+
+    cfg = from_dict(ckpt["config"])
+    model = build_model(cfg, len(ckpt["classes"]))
+    if weights == "auto":
+        weights = ckpt.get("eval_weights", "raw")
+    if weights == "ema":
+        if ckpt.get("ema") is None:
+            raise UserError("this checkpoint holds no EMA weights; use --weights raw")
+        state = ckpt["ema"]["module"]
+    else:
+        state = ckpt["model"]
+    try:
+        model.load_state_dict(state)
+    except RuntimeError:
+        raise UserError(f"the checkpoint's weights do not fit {cfg.model}; "
+                        "the file is damaged or from another version") from None
+    return model.eval(), cfg

@@ -1,0 +1,145 @@
+"""`resattn train`: the main job. Recipe < --config file < flags; a run directory per run."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..config import Config, from_dict, recipe_names, resolve, to_toml
+from ..engine.checkpoint import load_checkpoint, resolve_checkpoint
+from ..engine.logger import RunLogger, new_run_dir
+from ..engine.trainer import Interrupted, fit
+from ..errors import UserError
+from ..models import list_models
+from .common import build_model, load_data, model_info, resolve_amp, resolve_device, seed_everything
+from .data import add_data_args
+
+# flags that may differ from the checkpoint's configuration when resuming
+RESUMABLE = {"epochs", "iterations", "time_budget", "device", "workers", "data_dir",
+             "eval_batch_size", "log_every", "compile", "download"}
+
+
+def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
+    p = sub.add_parser(name, help="train a model",
+                       description="Train a Residual Attention Network. Values come from the "
+                                   "defaults, then --recipe, then --config, then these flags.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--recipe", default=None,
+                   help=f"shipped recipe: {', '.join(recipe_names())}")
+    p.add_argument("--config", default=None, help="your own TOML file (same keys as config.toml)")
+    p.add_argument("--resume", default=None, metavar="RUN_DIR|CKPT",
+                   help="continue a run where it stopped")
+    g = p.add_argument_group("model")
+    g.add_argument("--model", default=None, help=f"one of: {', '.join(list_models())}")
+    g.add_argument("--attention", choices=("mixed", "channel", "spatial"), default=None)
+    g.add_argument("--residual", choices=("arl", "nal", "none"), default=None)
+    g.add_argument("--mask", choices=("encoder_decoder", "local"), default=None)
+    g.add_argument("--drop-rate", type=float, default=None)
+    add_data_args(p)
+    g = p.add_argument_group("data (more)")
+    g.add_argument("--input-size", type=int, default=None, help="image folders only")
+    g.add_argument("--workers", type=int, default=None, help="decoding processes (folders)")
+    g = p.add_argument_group("augmentation")
+    g.add_argument("--crop-padding", type=int, default=None, help="pixels; 0 = no crop")
+    g.add_argument("--crop-mode", choices=("constant", "reflect"), default=None)
+    g.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None)
+    g.add_argument("--rotation", type=float, default=None, help="max degrees")
+    g.add_argument("--cutout", type=int, default=None, help="square side in pixels")
+    g.add_argument("--mixup", type=float, default=None, help="Beta alpha; 0 = off")
+    g.add_argument("--cutmix", type=float, default=None, help="Beta alpha; 0 = off")
+    g.add_argument("--normalization", choices=("pixel", "channel"), default=None)
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--optimizer", default=None, help="sgd (Nesterov) | adam | adamw")
+    g.add_argument("--lr", type=float, default=None)
+    g.add_argument("--momentum", type=float, default=None)
+    g.add_argument("--weight-decay", type=float, default=None)
+    g.add_argument("--decay-norm-and-bias", action=argparse.BooleanOptionalAction, default=None,
+                   help="apply weight decay to BN and bias parameters too")
+    g.add_argument("--batch-size", type=int, default=None)
+    g.add_argument("--label-smoothing", type=float, default=None)
+    g.add_argument("--grad-clip", type=float, default=None, help="max gradient norm; 0 = off")
+    g.add_argument("--ema", action=argparse.BooleanOptionalAction, default=None)
+    g.add_argument("--ema-decay", type=float, default=None)
+    g = p.add_argument_group("schedule")
+    g.add_argument("--schedule", default=None, help="step | cosine | onecycle")
+    g.add_argument("--epochs", type=int, default=None)
+    g.add_argument("--iterations", type=int, default=None)
+    g.add_argument("--warmup", type=float, default=None, help="epochs of linear warm-up")
+    g.add_argument("--milestones", type=float, nargs="+", default=None)
+    g.add_argument("--milestone-unit", choices=("epoch", "iter"), default=None)
+    g.add_argument("--gamma", type=float, default=None)
+    g = p.add_argument_group("run")
+    g.add_argument("--seed", type=int, default=None)
+    g.add_argument("--device", default=None, help="auto | cuda | cpu | mps")
+    g.add_argument("--amp", default=None,
+                   help="auto | bf16 | fp16 | off (auto: bf16 on CUDA and bf16-capable CPUs)")
+    g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
+    g.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None)
+    g.add_argument("--out", default=None, help="parent of the run directory (default runs/)")
+    g.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                   help="stop cleanly when spent, then evaluate; the schedule is stretched to it")
+    g.add_argument("--eval-batch-size", type=int, default=None)
+    g.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None)
+    g.add_argument("--log-every", type=int, default=None)
+    g.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(command=name)
+
+
+def overrides_from_args(args: argparse.Namespace) -> dict:
+    skip = {"command", "recipe", "config", "resume", "no_progress"}
+    return {k: v for k, v in vars(args).items() if k not in skip and v is not None}
+
+
+def config_for_resume(ckpt: dict, overrides: dict) -> Config:
+    saved = ckpt["config"]
+    for key, value in overrides.items():
+        if key in RESUMABLE:
+            continue
+        if saved.get(key) != value:
+            raise UserError(f"--resume: the checkpoint's run has {key}={saved.get(key)!r}, not "
+                            f"{value!r}; drop --{key.replace('_', '-')} or start a new run")
+    values = {**saved, **{k: v for k, v in overrides.items() if k in RESUMABLE}}
+    for one, other in (("epochs", "iterations"), ("iterations", "epochs")):
+        if one in overrides and other not in overrides:
+            values[other] = 0
+    return from_dict(values)
+
+
+def run(args: argparse.Namespace) -> int:
+    overrides = overrides_from_args(args)
+    if args.model is not None and args.model not in list_models():
+        raise UserError(f"unknown model {args.model!r}; valid models: {', '.join(list_models())}")
+    resume = None
+    if args.resume:
+        if args.recipe or args.config:
+            raise UserError("--resume takes the run's own configuration; drop --recipe/--config")
+        path = resolve_checkpoint(args.resume)
+        resume = load_checkpoint(path)
+        cfg = config_for_resume(resume, overrides)
+        run_dir = path.parent
+    else:
+        cfg = resolve(args.recipe, args.config, overrides)
+        run_dir = None
+    device = resolve_device(cfg.device)
+    amp = resolve_amp(cfg.amp, device)
+    seed_everything(cfg.seed)
+    data = load_data(cfg, device, progress=not args.no_progress)
+    model = build_model(cfg, data.num_classes)  # after seeding: the same seed, the same weights
+    info = model_info(cfg, data.num_classes, data.input_size)
+    if run_dir is None:
+        run_dir = new_run_dir(cfg.out, cfg.model, cfg.dataset)
+    logger = RunLogger(Path(run_dir), progress=not args.no_progress)
+    if resume is None:
+        logger.write_config(to_toml(cfg))
+    logger.print(f"{cfg.model} on {cfg.dataset}: {info['params'] / 1e6:.2f}M params, "
+                 f"{data.info['train_size']} train / {data.info['val_size']} val / "
+                 f"{data.info['test_size']} test images, device {device}, amp {amp}, "
+                 f"run {run_dir}")
+    try:
+        fit(cfg, model, data, device, amp, Path(run_dir), logger, info, resume)
+    except Interrupted as exc:
+        logger.print(str(exc))
+        return 130
+    finally:
+        logger.close()
+    return 0

@@ -1,0 +1,40 @@
+"""Exponential moving average of a model's weights, evaluated beside the model itself."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+
+class ModelEMA:
+    """ema = d * ema + (1 - d) * weights after every step, with d warmed up as
+    min(decay, (1 + n) / (10 + n)) so early averages are not dominated by the initial weights.
+    Buffers (BN running statistics) are copied, not averaged."""
+
+    def __init__(self, model: nn.Module, decay: float = 0.999):
+        if not 0 < decay < 1:
+            raise ValueError(f"ema_decay={decay} is not valid; choose a value in (0, 1)")
+        self.module = copy.deepcopy(model).eval()
+        for p in self.module.parameters():
+            p.requires_grad_(False)
+        self.decay = decay
+        self.updates = 0
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        self.updates += 1
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        ema_params = list(self.module.parameters())
+        params = [p.detach() for p in model.parameters()]
+        torch._foreach_lerp_(ema_params, params, 1 - d)
+        for e, b in zip(self.module.buffers(), model.buffers()):
+            e.copy_(b)
+
+    def state_dict(self) -> dict:
+        return {"module": self.module.state_dict(), "updates": self.updates}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.module.load_state_dict(state["module"])
+        self.updates = int(state["updates"])

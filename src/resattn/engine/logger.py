@@ -1,0 +1,130 @@
+"""Everything a run writes: config.toml, metrics.jsonl, TensorBoard events, summary.json, and the
+console (progress bars, one line per epoch, the closing table). Silent on ranks other than 0."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+def new_run_dir(out: str | Path, model: str, dataset: str) -> Path:
+    """OUT/<YYYYmmdd-HHMMSS>_<model>_<dataset>, never an existing folder."""
+    base = Path(out).expanduser() / f"{time.strftime('%Y%m%d-%H%M%S')}_{model}_{dataset}"
+    path, i = base, 1
+    while path.exists():
+        path = base.with_name(f"{base.name}-{i}")
+        i += 1
+    path.mkdir(parents=True)
+    return path
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+class RunLogger:
+    def __init__(self, run_dir: Path, enabled: bool = True, tensorboard: bool = True,
+                 progress: bool = True):
+        self.run_dir = run_dir
+        self.enabled = enabled
+        self.progress = progress and enabled
+        self.writer = None
+        if enabled and tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+            self.writer = SummaryWriter(str(run_dir))
+
+    # files ---------------------------------------------------------------------------------
+    def write_config(self, text: str) -> None:
+        if self.enabled:
+            _write_text_atomic(self.run_dir / "config.toml", text)
+
+    def truncate_metrics(self, last_epoch: int) -> None:
+        """On resume: drop lines of epochs after the checkpoint (they will be run again)."""
+        path = self.run_dir / "metrics.jsonl"
+        if not self.enabled or not path.exists():
+            return
+        lines = [ln for ln in path.read_text().splitlines()
+                 if ln.strip() and json.loads(ln).get("epoch", 0) <= last_epoch]
+        _write_text_atomic(path, "".join(ln + "\n" for ln in lines))
+
+    def log_epoch(self, row: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        with open(self.run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(row) + "\n")
+        if self.writer is not None:
+            step = row["step"]
+            for key, value in row.items():
+                if key in ("epoch", "step") or not isinstance(value, (int, float)):
+                    continue
+                group = key.split("_")[0] if key.split("_")[0] in ("train", "val", "ema") \
+                    else "misc"
+                self.writer.add_scalar(f"{group}/{key}", value, step)
+            self.writer.flush()
+        parts = [f"epoch {row['epoch']:>3}", f"lr {row['lr']:.4f}",
+                 f"train loss {row['train_loss']:.4f} acc {row['train_acc']:.2%}"]
+        if row.get("val_acc") is not None:
+            parts.append(f"val loss {row['val_loss']:.4f} acc {row['val_acc']:.2%}")
+        if row.get("ema_val_acc") is not None:
+            parts.append(f"ema val acc {row['ema_val_acc']:.2%}")
+        parts.append(f"{row['images_per_s']:.0f} img/s {row['epoch_s']:.0f}s")
+        self.print(" | ".join(parts))
+
+    def log_step(self, values: dict[str, Any]) -> None:
+        if self.writer is not None:
+            self.writer.add_scalar("step/lr", values["lr"], values["step"])
+            self.writer.add_scalar("step/loss", values["loss"], values["step"])
+
+    def write_summary(self, summary: dict[str, Any], hparams: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        _write_text_atomic(self.run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+        if self.writer is not None:
+            clean = {k: v for k, v in hparams.items() if isinstance(v, (int, float, str, bool))}
+            metrics = {f"hparam/{k}": summary[k] for k in ("val_acc", "test_acc", "train_acc")
+                       if isinstance(summary.get(k), (int, float))}
+            self.writer.add_hparams(clean, metrics, run_name="hparams")
+            self.writer.flush()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+    # console -------------------------------------------------------------------------------
+    def print(self, text: str) -> None:
+        if self.enabled:
+            from tqdm import tqdm
+            tqdm.write(text, file=sys.stdout)
+
+    def bar(self, total: int, initial: int, desc: str):
+        from tqdm import tqdm
+        return tqdm(total=total, initial=initial, desc=desc, unit="batch", leave=False,
+                    disable=not self.progress, dynamic_ncols=True)
+
+
+def format_duration(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    h, m = divmod(m, 60)
+    return f"{h}h {m:02d}m {s:02d}s" if h else f"{m}m {s:02d}s"
+
+
+def result_table(summary: dict[str, Any]) -> str:
+    """The closing table of the seed re-implementation: train / val / test error, train time."""
+    def err(key: str) -> str:
+        v = summary.get(key)
+        return "n/a" if v is None else f"{100 * (1 - v):.2f}%"
+
+    rows = [("train error", err("train_acc")), ("val error", err("val_acc")),
+            ("test error", err("test_acc")),
+            ("train time", format_duration(summary["train_time_s"]))]
+    width = max(len(r[0]) for r in rows)
+    value_width = max(len(r[1]) for r in rows)
+    line = f"+-{'-' * width}-+-{'-' * value_width}-+"
+    body = [f"| {k.ljust(width)} | {v.rjust(value_width)} |" for k, v in rows]
+    return "\n".join([line, *body, line])

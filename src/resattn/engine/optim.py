@@ -1,0 +1,72 @@
+"""Optimizers with the usual parameter groups, and learning-rate schedules as pure functions of
+training progress (a fraction in [0, 1]), so a time budget can stretch them."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def param_groups(model: nn.Module, weight_decay: float,
+                 decay_norm_and_bias: bool = False) -> list[dict]:
+    """Weight decay on conv and linear weights only, unless asked: BN scales/shifts and biases
+    (every parameter with fewer than 2 dimensions) are left undecayed, as in timm."""
+    if decay_norm_and_bias:
+        return [{"params": [p for p in model.parameters() if p.requires_grad],
+                 "weight_decay": weight_decay}]
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (no_decay if p.ndim <= 1 else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0}]
+
+
+def build_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float,
+                    momentum: float = 0.9, decay_norm_and_bias: bool = False
+                    ) -> torch.optim.Optimizer:
+    groups = param_groups(model, weight_decay, decay_norm_and_bias)
+    if name == "sgd":  # Nesterov momentum, as the paper
+        return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=momentum > 0)
+    if name == "adam":
+        return torch.optim.Adam(groups, lr=lr)
+    if name == "adamw":
+        return torch.optim.AdamW(groups, lr=lr)
+    raise ValueError(f"optimizer={name!r} is not valid; choose sgd, adam or adamw")
+
+
+class Schedule:
+    """lr factor at a progress fraction t in [0, 1].
+
+    warmup: linear from 0 over the first `warmup` fraction. Then
+      step     - multiply by gamma at each milestone (fractions of training);
+      cosine   - half a cosine from 1 to 0;
+      onecycle - linear decay from 1 to 0 (with the warm-up: a triangle).
+    """
+
+    def __init__(self, kind: str, warmup: float = 0.0, milestones: tuple[float, ...] = (),
+                 gamma: float = 0.1):
+        if kind not in ("step", "cosine", "onecycle"):
+            raise ValueError(f"schedule={kind!r} is not valid; choose step, cosine or onecycle")
+        if not 0 <= warmup < 1:
+            raise ValueError(f"warm-up of {warmup:.0%} of training is not valid; shorten it")
+        self.kind, self.warmup = kind, warmup
+        self.milestones, self.gamma = tuple(sorted(milestones)), gamma
+
+    def __call__(self, t: float) -> float:
+        t = min(max(t, 0.0), 1.0)
+        if t < self.warmup:
+            return t / self.warmup
+        if self.kind == "step":
+            return self.gamma ** sum(t >= m for m in self.milestones)
+        u = (t - self.warmup) / (1 - self.warmup)  # progress after warm-up
+        if self.kind == "cosine":
+            return 0.5 * (1 + math.cos(math.pi * u))
+        return 1 - u
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr

@@ -1,0 +1,210 @@
+"""`resattn train` / `resattn evaluate` end to end on the real CIFAR-10 (CPU)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from resattn.cli import main
+
+SMALL = ["--model", "attention56", "--train-subset", "384", "--val-size", "256",
+         "--batch-size", "64", "--epochs", "3", "--lr", "0.05", "--schedule", "cosine",
+         "--seed", "3", "--no-progress", "--eval-batch-size", "256"]
+
+
+def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "resattn", *args], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def only_run_dir(out: Path) -> Path:
+    runs = list(out.iterdir())
+    assert len(runs) == 1
+    return runs[0]
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, weights_only=True)["model"]
+
+
+def assert_same_weights(a: Path, b: Path) -> None:
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    different = [k for k in wa if not torch.equal(wa[k], wb[k])]
+    assert not different, f"{len(different)} tensors differ, e.g. {different[:3]}"
+
+
+def test_short_run_learns_and_writes_its_run_directory(cifar10_dir, tmp_path, capsys):
+    out = tmp_path / "runs"
+    code = main(["train", "--model", "attention56", "--data-dir", str(cifar10_dir),
+                 "--train-subset", "5000", "--val-size", "1000", "--epochs", "4",
+                 "--batch-size", "64", "--schedule", "onecycle", "--lr", "0.2", "--warmup",
+                 "0.5", "--label-smoothing", "0.1", "--out", str(out), "--no-progress"])
+    assert code == 0
+    run = only_run_dir(out)
+    assert run.name.endswith("_attention56_cifar10")
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["val_acc"] >= 0.40, summary  # chance is 0.10
+    assert summary["train_time_s"] < 120
+    for key in ("model", "dataset", "params", "flops", "epochs", "steps", "train_time_s",
+                "train_acc", "train_loss", "val_acc", "val_loss", "test_acc", "test_loss"):
+        assert summary[key] is not None, key
+    assert summary["steps"] == 4 * (5000 // 64) and summary["params"] == 1030810
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
+    assert {"epoch", "step", "lr", "train_loss", "train_acc", "val_loss", "val_acc",
+            "images_per_s", "epoch_s"} <= set(rows[0])
+    assert (run / "config.toml").read_text().count("[optim]") == 1
+    assert {"last.pt", "best.pt"} <= {p.name for p in run.iterdir()}
+    printed = capsys.readouterr().out
+    assert "| val error " in printed and "| train time " in printed
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    events = EventAccumulator(str(run))
+    events.Reload()
+    tags = events.Tags()["scalars"]
+    assert "val/val_acc" in tags and "step/lr" in tags
+    assert [e.value for e in events.Scalars("val/val_acc")] == pytest.approx(
+        [r["val_acc"] for r in rows])
+
+    # evaluate rebuilds the model from the checkpoint alone and agrees with the run
+    assert main(["evaluate", str(run / "last.pt"), "--data-dir", str(cifar10_dir),
+                 "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["images"] == 10000
+    assert result["top1"] == pytest.approx(summary["test_acc"], abs=1e-9)
+    assert len(result["per_class"]) == 10 and result["top5"] >= result["top1"]
+    assert main(["evaluate", str(run), "--split", "val", "--data-dir", str(cifar10_dir),
+                 "--json", "--tta"]) == 0
+    val = json.loads(capsys.readouterr().out)
+    assert val["images"] == 1000 and val["tta"] is True
+
+
+@pytest.fixture(scope="module")
+def reference_run(cifar10_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("reference")
+    proc = cli("train", *SMALL, "--data-dir", str(cifar10_dir), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    return only_run_dir(out)
+
+
+def wait_for(predicate, proc: subprocess.Popen, timeout: float = 240) -> None:
+    start = time.time()
+    while not predicate():
+        assert proc.poll() is None, proc.communicate()
+        assert time.time() - start < timeout
+        time.sleep(0.2)
+
+
+def test_sigkill_after_an_epoch_then_resume_is_exact(cifar10_dir, tmp_path, reference_run):
+    out = tmp_path / "runs"
+    proc = subprocess.Popen([sys.executable, "-m", "resattn", "train", *SMALL, "--data-dir",
+                             str(cifar10_dir), "--out", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    metrics = lambda: list(out.glob("*/metrics.jsonl"))  # noqa: E731
+    wait_for(lambda: metrics() and metrics()[0].read_text().count("\n") >= 1, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    run = only_run_dir(out)
+    assert torch.load(run / "last.pt", weights_only=True)["epoch"] >= 1
+    assert not (run / "summary.json").exists()
+    resumed = cli("train", "--resume", str(run), "--data-dir", str(cifar10_dir),
+                  "--no-progress")
+    assert resumed.returncode == 0, resumed.stderr
+    assert_same_weights(run / "last.pt", reference_run / "last.pt")
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+
+
+def test_ctrl_c_saves_mid_epoch_and_resume_is_exact(cifar10_dir, tmp_path, reference_run):
+    out = tmp_path / "runs"
+    proc = subprocess.Popen([sys.executable, "-m", "resattn", "train", *SMALL, "--data-dir",
+                             str(cifar10_dir), "--out", str(out), "--log-every", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # interrupt during the second epoch, between two steps
+    metrics = lambda: list(out.glob("*/metrics.jsonl"))  # noqa: E731
+    wait_for(lambda: metrics() and metrics()[0].read_text().count("\n") >= 1, proc)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "--resume" in stdout
+    run = only_run_dir(out)
+    state = torch.load(run / "last.pt", weights_only=True)
+    assert state["epoch"] == 1 and state["batch"] > 0
+    resumed = cli("train", "--resume", str(run), "--data-dir", str(cifar10_dir),
+                  "--no-progress")
+    assert resumed.returncode == 0, resumed.stderr
+    assert_same_weights(run / "last.pt", reference_run / "last.pt")
+
+
+def test_resume_with_another_model_is_refused(reference_run, cifar10_dir):
+    before = (reference_run / "last.pt").read_bytes()
+    proc = cli("train", "--resume", str(reference_run), "--model", "attention92")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "resattn train: error: --resume: the checkpoint's run has model='attention56', not "
+        "'attention92'; drop --model or start a new run"]
+    assert (reference_run / "last.pt").read_bytes() == before
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--model", "attention57"], "unknown model 'attention57'"),
+    (["--dataset", "mnist"], "invalid choice: 'mnist'"),
+    (["--optimizer", "lion"], "optimizer='lion' is not valid"),
+    (["--schedule", "linear"], "schedule='linear' is not valid"),
+    (["--lr", "0"], "--lr 0.0 is not valid"),
+    (["--lr", "-1"], "--lr -1.0 is not valid"),
+    (["--batch-size", "0"], "--batch-size 0 is not valid"),
+    (["--epochs", "-2"], "--epochs -2 is not valid"),
+    (["--epochs", "0"], "--epochs 0 is not valid"),
+    (["--config", "/nonexistent/x.toml"], "config file /nonexistent/x.toml not found"),
+    (["--recipe", "slow"], "unknown recipe 'slow'"),
+    (["--data-dir", "/nonexistent/data"], "--data-dir /nonexistent/data does not exist"),
+    (["--device", "cuda"], "no CUDA device is available"),
+])
+def test_bad_input_is_one_line_error(tmp_path, args, message):
+    proc = cli("train", "--out", str(tmp_path / "runs"), *args)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in proc.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_no_network_and_no_data(tmp_path):
+    env = {**os.environ, "RESATTN_DATA_DIR": str(tmp_path), "https_proxy": "http://127.0.0.1:9",
+           "HTTPS_PROXY": "http://127.0.0.1:9"}
+    proc = subprocess.run([sys.executable, "-m", "resattn", "train", "--out",
+                           str(tmp_path / "runs"), "--no-progress"], capture_output=True,
+                          text=True, env=env, timeout=120)
+    assert proc.returncode == 2
+    assert "cannot be downloaded" in proc.stderr and "put cifar-10-binary.tar.gz" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty"])
+def test_evaluate_damaged_checkpoint(reference_run, tmp_path, damage):
+    bad = tmp_path / "bad.pt"
+    data = (reference_run / "last.pt").read_bytes()
+    bad.write_bytes(data[: len(data) // 2] if damage == "truncated" else b"")
+    proc = cli("evaluate", str(bad))
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "not a readable checkpoint" in proc.stderr
+
+
+def test_non_finite_loss_stops_with_a_message(cifar10_dir, tmp_path):
+    proc = cli("train", *SMALL, "--data-dir", str(cifar10_dir), "--out", str(tmp_path),
+               "--lr", "1e30", "--log-every", "1", "--epochs", "1")
+    assert proc.returncode == 2
+    assert "non-finite" in proc.stderr and "Traceback" not in proc.stderr
+    run = only_run_dir(tmp_path)
+    assert not (run / "last.pt").exists() and not (run / "summary.json").exists()

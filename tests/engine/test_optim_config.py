@@ -1,0 +1,139 @@
+"""Schedules, parameter groups, EMA, configuration layering and checkpoint I/O."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from resattn import create_model
+from resattn.config import Config, from_dict, load_recipe, recipe_names, resolve, to_toml
+from resattn.engine.checkpoint import load_checkpoint, save_checkpoint
+from resattn.engine.ema import ModelEMA
+from resattn.engine.optim import Schedule, build_optimizer, param_groups
+from resattn.engine.trainer import make_plan, make_schedule
+from resattn.errors import UserError
+
+
+def test_step_schedule_with_paper_milestones():
+    cfg = resolve("paper")
+    plan = make_plan(cfg, steps_per_epoch=703)
+    assert plan.total_steps == 160000 and plan.epochs == math.ceil(160000 / 703)
+    sched = make_schedule(cfg, plan)
+    assert sched(63999 / 160000) == 1.0
+    assert sched(64000 / 160000) == pytest.approx(0.1)
+    assert sched(96000 / 160000) == pytest.approx(0.01)
+
+
+def test_cosine_onecycle_warmup_shapes():
+    cos = Schedule("cosine", warmup=0.1)
+    assert cos(0.0) == 0.0 and cos(0.05) == pytest.approx(0.5) and cos(0.1) == 1.0
+    assert cos(0.55) == pytest.approx(0.5) and cos(1.0) == pytest.approx(0.0)
+    one = Schedule("onecycle", warmup=0.25)
+    assert one(0.125) == pytest.approx(0.5) and one(0.25) == 1.0
+    assert one(0.625) == pytest.approx(0.5) and one(1.0) == 0.0
+    with pytest.raises(ValueError, match="schedule"):
+        Schedule("linear")
+
+
+def test_weight_decay_skips_norm_and_bias():
+    model = create_model("attention56")
+    decay, no_decay = param_groups(model, 1e-4)
+    assert all(p.ndim > 1 for p in decay["params"])
+    assert all(p.ndim <= 1 for p in no_decay["params"]) and no_decay["weight_decay"] == 0
+    assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
+    assert len(param_groups(model, 1e-4, decay_norm_and_bias=True)) == 1
+    opt = build_optimizer(model, "sgd", 0.1, 1e-4)
+    assert opt.defaults["nesterov"] is True
+
+
+def test_ema_update_rule():
+    model = torch.nn.Linear(2, 1)
+    ema = ModelEMA(model, decay=0.5)
+    before = ema.module.weight.clone()
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    ema.update(model)
+    d = min(0.5, 2 / 11)
+    assert torch.allclose(ema.module.weight, d * before + (1 - d) * model.weight)
+
+
+def test_recipes_and_layering(tmp_path):
+    assert {"paper", "fast"} <= set(recipe_names())
+    paper = resolve("paper")
+    assert (paper.optimizer, paper.lr, paper.batch_size, paper.iterations) == ("sgd", 0.1, 64,
+                                                                                160000)
+    assert paper.milestones == [64000.0, 96000.0] and paper.normalization == "pixel"
+    # a flag setting epochs clears the recipe's iterations
+    short = resolve("paper", overrides={"epochs": 2})
+    assert short.epochs == 2 and short.iterations == 0
+    user = tmp_path / "mine.toml"
+    user.write_text("[optim]\nlr = 0.05\n[model]\nmodel = 'attention92'\n")
+    cfg = resolve("fast", str(user), {"batch_size": 32})
+    assert (cfg.lr, cfg.model, cfg.batch_size, cfg.ema) == (0.05, "attention92", 32, True)
+
+
+def test_config_toml_round_trip(tmp_path):
+    cfg = resolve("fast", overrides={"data_dir": "/some/where", "milestones": [3, 4]})
+    path = tmp_path / "config.toml"
+    path.write_text(to_toml(cfg))
+    assert resolve(None, str(path)) == cfg
+    assert from_dict(cfg.__dict__) == cfg
+
+
+@pytest.mark.parametrize("text,match", [
+    ("[optim]\nlearning_rate = 0.1\n", "unknown key 'learning_rate'"),
+    ("[optimizer]\nlr = 0.1\n", r"unknown section \[optimizer\]"),
+    ("[optim]\nlr = 'fast'\n", "lr='fast' has the wrong type"),
+    ("[optim]\nlr = 0\n", "--lr 0.0 is not valid"),
+    ("[train]\namp = 'fp8'\n", "amp='fp8' is not valid"),
+    ("[optim\n", "not valid TOML"),
+])
+def test_bad_config_files(tmp_path, text, match):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(UserError, match=match):
+        resolve(None, str(path))
+
+
+def test_unknown_recipe():
+    with pytest.raises(UserError, match="unknown recipe 'slow'.*fast"):
+        load_recipe("slow")
+
+
+def test_default_config_is_valid():
+    assert resolve() == Config()
+
+
+def test_checkpoint_atomic_and_weights_only(tmp_path, monkeypatch):
+    path = tmp_path / "last.pt"
+    save_checkpoint({"model": {"w": torch.ones(3)}, "epoch": 1}, path)
+    good = path.read_bytes()
+
+    def torn_save(obj, f, *args, **kwargs):
+        f.write(b"PK\x03\x04 half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", torn_save)
+    with pytest.raises(OSError):
+        save_checkpoint({"model": {"w": torch.zeros(3)}, "epoch": 2}, path)
+    monkeypatch.undo()
+    assert path.read_bytes() == good  # the previous checkpoint is intact
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temporary left behind
+    state = torch.load(path, weights_only=True)
+    assert state["epoch"] == 1 and torch.equal(state["model"]["w"], torch.ones(3))
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "foreign"])
+def test_bad_checkpoints(tmp_path, damage):
+    path = tmp_path / "c.pt"
+    save_checkpoint({"model": {"w": torch.ones(100)}}, path)
+    if damage == "truncate":
+        path.write_bytes(path.read_bytes()[:200])
+    elif damage == "garbage":
+        path.write_bytes(b"not a checkpoint at all")
+    else:
+        torch.save({"weights": torch.ones(2)}, path)
+    with pytest.raises(UserError, match="not a readable checkpoint|not a resattn checkpoint"):
+        load_checkpoint(path)

@@ -27,3 +27,20 @@ def cifar10_dir(tmp_path_factory) -> Path:
     if os.environ.get("CI"):
         pytest.fail("CI must provide the real CIFAR-10 (RESATTN_TEST_CIFAR10 or ../shared)")
     pytest.skip("the real CIFAR-10 is not available on this machine")
+
+# A short CPU run on the real CIFAR-10, shared by the tests that need a trained checkpoint.
+SMALL_RUN = ["--model", "attention56", "--train-subset", "384", "--val-size", "256",
+             "--batch-size", "64", "--epochs", "3", "--lr", "0.05", "--schedule", "cosine",
+             "--seed", "3", "--no-progress", "--eval-batch-size", "256"]
+
+
+@pytest.fixture(scope="session")
+def small_run(cifar10_dir, tmp_path_factory) -> Path:
+    """Run directory of a finished 3-epoch run (its last.pt, best.pt, metrics, summary)."""
+    out = tmp_path_factory.mktemp("small_run")
+    proc = subprocess.run([sys.executable, "-m", "resattn", "train", *SMALL_RUN, "--data-dir",
+                           str(cifar10_dir), "--out", str(out)], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    (run,) = list(out.iterdir())
+    return run

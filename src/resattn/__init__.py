@@ -1,7 +1,7 @@
 """resattn: Residual Attention Networks (Wang et al., CVPR 2017) in PyTorch."""
 
-from .models import create_model, list_models
+from .models import create_model, inference_model, list_models
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "create_model", "list_models"]
+__all__ = ["__version__", "create_model", "inference_model", "list_models"]

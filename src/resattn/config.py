@@ -78,6 +78,7 @@ class Config:
     eval_batch_size: int = 0  # 0: the training batch size
     tta: bool = False  # flip test-time augmentation in the final evaluation
     log_every: int = 50  # steps between TensorBoard step scalars and progress-bar refreshes
+    viz_every: int = 0  # epochs between attention-mask grids in TensorBoard; 0 = off
 
 
 SECTIONS: dict[str, tuple[str, ...]] = {
@@ -91,7 +92,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "schedule": ("schedule", "epochs", "iterations", "warmup", "milestones", "milestone_unit",
                  "gamma"),
     "train": ("seed", "device", "amp", "channels_last", "compile", "out", "time_budget",
-              "eval_batch_size", "tta", "log_every"),
+              "eval_batch_size", "tta", "log_every", "viz_every"),
 }
 FIELDS = {f.name: f for f in fields(Config)}
 assert sorted(k for keys in SECTIONS.values() for k in keys) == sorted(FIELDS)
@@ -220,6 +221,7 @@ def check(cfg: Config) -> None:
     need(cfg.time_budget >= 0, "time_budget", ">= 0")
     need(cfg.workers >= 0, "workers", ">= 0")
     need(cfg.log_every >= 1, "log_every", ">= 1")
+    need(cfg.viz_every >= 0, "viz_every", ">= 0")
     need(0 <= cfg.label_noise <= 1, "label_noise", "in [0, 1]")
     need(cfg.val_size >= 0, "val_size", ">= 0")
     need(cfg.train_subset >= 0, "train_subset", ">= 0")

@@ -12,12 +12,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import SMALL_RUN as SMALL
 
 from resattn.cli import main
-
-SMALL = ["--model", "attention56", "--train-subset", "384", "--val-size", "256",
-         "--batch-size", "64", "--epochs", "3", "--lr", "0.05", "--schedule", "cosine",
-         "--seed", "3", "--no-progress", "--eval-batch-size", "256"]
 
 
 def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -88,12 +85,9 @@ def test_short_run_learns_and_writes_its_run_directory(cifar10_dir, tmp_path, ca
     assert val["images"] == 1000 and val["tta"] is True
 
 
-@pytest.fixture(scope="module")
-def reference_run(cifar10_dir, tmp_path_factory):
-    out = tmp_path_factory.mktemp("reference")
-    proc = cli("train", *SMALL, "--data-dir", str(cifar10_dir), "--out", str(out))
-    assert proc.returncode == 0, proc.stderr
-    return only_run_dir(out)
+@pytest.fixture
+def reference_run(small_run):
+    return small_run
 
 
 def wait_for(predicate, proc: subprocess.Popen, timeout: float = 240) -> None:

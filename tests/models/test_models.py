@@ -118,3 +118,24 @@ def test_models_do_not_move_or_print(capsys):
     assert all(p.device.type == "cpu" for p in model.parameters())
     model(torch.randn(2, 3, 32, 32))
     assert capsys.readouterr() == ("", "")
+
+
+@pytest.mark.parametrize("name", ["attention56", "attention56_imagenet", "attention56_mini"])
+def test_inference_model_folds_batchnorm_and_matches(name):
+    torch.manual_seed(0)
+    spec = get_spec(name)
+    size = min(spec.input_size, 64)
+    model = create_model(name, num_classes=5)
+    with torch.no_grad():  # non-trivial running statistics
+        for _ in range(3):
+            model(torch.randn(4, 3, size, size) * 2 + 0.5)
+    model.eval()
+    bns = lambda m: sum(isinstance(q, torch.nn.BatchNorm2d) for q in m.modules())  # noqa: E731
+    before = bns(model)
+    fast = resattn.inference_model(model)
+    x = torch.randn(3, 3, size, size)
+    with torch.no_grad():
+        assert torch.allclose(fast(x), model(x), atol=1e-4, rtol=1e-4)
+    assert bns(fast) < before / 2  # most BNs folded away
+    assert bns(model) == before  # the original is untouched
+    assert all(not p.requires_grad for p in fast.parameters())

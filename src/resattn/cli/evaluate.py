@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import torch
 
@@ -28,6 +29,10 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--amp", default="auto")
     p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.add_argument("--confusion", default=None, metavar="OUT.png",
+                   help="also draw the confusion matrix into this PNG")
+    p.add_argument("--save-predictions", default=None, metavar="FILE.json",
+                   help="write the predicted class index of every image, in split order")
     p.set_defaults(command=name)
 
 
@@ -54,8 +59,18 @@ def run(args: argparse.Namespace) -> int:
     if cfg.channels_last:  # the run's own memory format: the same kernels, the same numbers
         model.to(memory_format=torch.channels_last)
     metrics = evaluate(model, loader, device, len(ckpt["classes"]), amp, cfg.channels_last,
-                       tta=args.tta)
+                       tta=args.tta, return_predictions=args.save_predictions is not None)
+    if args.save_predictions:
+        Path(args.save_predictions).write_text(json.dumps(
+            {"split": args.split, "classes": ckpt["classes"],
+             "predictions": metrics["predictions"]}) + "\n")
     classes = ckpt["classes"]
+    if args.confusion:
+        from ..viz import confusion_figure, save_figure
+
+        save_figure(confusion_figure(metrics["confusion"], classes,
+                                     f"{cfg.model} {args.split}: top-1 {metrics['top1']:.2%}"),
+                    args.confusion)
     result = {"checkpoint": str(args.checkpoint), "model": cfg.model, "split": args.split,
               "images": metrics["count"], "loss": metrics["loss"], "top1": metrics["top1"],
               "top5": metrics["top5"], "tta": args.tta,

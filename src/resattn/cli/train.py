@@ -16,7 +16,7 @@ from .data import add_data_args
 
 # flags that may differ from the checkpoint's configuration when resuming
 RESUMABLE = {"epochs", "iterations", "time_budget", "device", "workers", "data_dir",
-             "eval_batch_size", "log_every", "compile", "download"}
+             "eval_batch_size", "log_every", "compile", "download", "viz_every"}
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
@@ -81,6 +81,9 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     g.add_argument("--eval-batch-size", type=int, default=None)
     g.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None)
     g.add_argument("--log-every", type=int, default=None)
+    g.add_argument("--viz-every", type=int, default=None, metavar="N",
+                   help="attention masks of 8 fixed validation images to TensorBoard every N "
+                        "epochs")
     g.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(command=name)
 
@@ -135,11 +138,48 @@ def run(args: argparse.Namespace) -> int:
                  f"{data.info['train_size']} train / {data.info['val_size']} val / "
                  f"{data.info['test_size']} test images, device {device}, amp {amp}, "
                  f"run {run_dir}")
+    hook = mask_logger(cfg, data, logger, device) if cfg.viz_every else None
     try:
-        fit(cfg, model, data, device, amp, Path(run_dir), logger, info, resume)
+        fit(cfg, model, data, device, amp, Path(run_dir), logger, info, resume,
+            on_epoch_end=hook)
     except Interrupted as exc:
         logger.print(str(exc))
         return 130
     finally:
         logger.close()
     return 0
+
+
+def mask_logger(cfg: Config, data, logger: RunLogger, device):
+    """A hook drawing the masks of 8 fixed validation images into TensorBoard every N epochs."""
+    import torch
+
+    loader = data.val or data.test
+    if loader is None or logger.writer is None:
+        return None
+    images, labels = next(iter(loader))
+    images, labels = images[:8], labels[:8]
+    raw = (images * loader.transform.std + loader.transform.mean).clamp(0, 1)
+    pictures = [(img.permute(1, 2, 0).float().cpu().numpy()) for img in raw]
+
+    def hook(model, epoch: int, step: int) -> None:
+        if epoch % cfg.viz_every:
+            return
+        from ..viz import mask_grid_figure, mask_maps
+
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            x = images.contiguous(memory_format=torch.channels_last) if cfg.channels_last \
+                else images
+            logits, masks = model.forward_with_masks(x)
+        model.train(was_training)
+        if not masks:
+            return
+        size = tuple(images.shape[-2:])
+        maps = [mask_maps({k: v[i] for k, v in masks.items()}, size) for i in range(len(x))]
+        pred = logits.argmax(1).tolist()
+        titles = [f"{data.classes[p]} ({data.classes[t]})" for p, t in zip(pred, labels.tolist())]
+        logger.writer.add_figure("attention_masks", mask_grid_figure(pictures, maps, titles), step)
+
+    return hook

@@ -10,6 +10,7 @@ import torch
 from .cifar import SOURCES, load_cifar
 from .dataset import ImageSet
 from .folder import FolderDataset, FolderLoader, FolderSplit, scan_folder
+from .images import CROP_PCT
 from .loader import AugmentConfig, BatchTransform, DeviceLoader, image_stats
 from .splits import add_label_noise, stratified_indices
 
@@ -48,6 +49,7 @@ class DataBundle:
     std: torch.Tensor
     input_size: int
     info: dict[str, Any]
+    crop_pct: float = 1.0  # evaluation geometry: resize the shorter side to size / crop_pct
 
     @property
     def num_classes(self) -> int:
@@ -118,8 +120,9 @@ def build_data(cfg: DataConfig, batch_size: int, device: torch.device | str, see
 
     info = {"train_size": len(train), "val_size": len(val) if val is not None else 0,
             "test_size": len(test) if test is not None else 0, "noisy_labels": noisy}
+    crop_pct = CROP_PCT if cfg.dataset == "folder" else 1.0  # CIFAR images are native size
     return DataBundle(loader(train, True), loader(val, False), loader(test, False),
-                      list(train.classes), mean, std, input_size, info)
+                      list(train.classes), mean, std, input_size, info, crop_pct)
 
 
 def _folder_stats(train: FolderSplit, size: int, normalization: str,

@@ -122,7 +122,8 @@ def train_one_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.O
 
 @torch.no_grad()
 def evaluate(model: nn.Module, loader: Iterable, device: torch.device, num_classes: int,
-             amp: str = "off", channels_last: bool = False, tta: bool = False) -> dict:
+             amp: str = "off", channels_last: bool = False, tta: bool = False,
+             return_predictions: bool = False) -> dict:
     """Loss, top-1, top-5 and per-class accuracy (fractions), plus the confusion matrix
     (rows: true class, columns: predicted). `tta` averages the softmax over the image and its
     mirror."""
@@ -132,6 +133,7 @@ def evaluate(model: nn.Module, loader: Iterable, device: torch.device, num_class
     top1 = torch.zeros((), device=device, dtype=torch.long)
     top5 = torch.zeros((), device=device, dtype=torch.long)
     confusion = torch.zeros(k * k, device=device, dtype=torch.long)
+    predictions = []
     count = 0
     for x, labels in loader:
         if channels_last:
@@ -147,9 +149,14 @@ def evaluate(model: nn.Module, loader: Iterable, device: torch.device, num_class
         top1 += (pred[:, 0] == labels).sum()
         top5 += (pred == labels[:, None]).any(1).sum()
         confusion += torch.bincount(labels * k + pred[:, 0], minlength=k * k)
+        if return_predictions:
+            predictions.append(pred[:, 0].cpu())
         count += len(labels)
     confusion = confusion.view(k, k).cpu()
     per_class = (confusion.diag().double() / confusion.sum(1).clamp_min(1)).tolist()
-    return {"loss": float(loss_sum) / max(count, 1), "top1": int(top1) / max(count, 1),
-            "top5": int(top5) / max(count, 1), "count": count, "per_class": per_class,
-            "confusion": confusion.tolist()}
+    out = {"loss": float(loss_sum) / max(count, 1), "top1": int(top1) / max(count, 1),
+           "top5": int(top5) / max(count, 1), "count": count, "per_class": per_class,
+           "confusion": confusion.tolist()}
+    if return_predictions:
+        out["predictions"] = torch.cat(predictions).tolist() if predictions else []
+    return out

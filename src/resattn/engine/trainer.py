@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import signal
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,8 +81,10 @@ class Interrupted(Exception):
 
 def fit(cfg: Config, model: nn.Module, data, device: torch.device, amp: str, run_dir: Path,
         logger: RunLogger, model_info: dict[str, Any], resume: dict | None = None,
-        is_main: bool = True) -> dict[str, Any]:
-    """Train `model` on `data` (a DataBundle) as `cfg` says; returns the summary dict."""
+        is_main: bool = True,
+        on_epoch_end: Callable[[nn.Module, int, int], None] | None = None) -> dict[str, Any]:
+    """Train `model` on `data` (a DataBundle) as `cfg` says; returns the summary dict.
+    `on_epoch_end(model, epoch, step)` runs after each epoch's checkpoint (e.g. mask pictures)."""
     model.to(device)
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
@@ -130,7 +133,7 @@ def fit(cfg: Config, model: nn.Module, data, device: torch.device, amp: str, run
             "rng": rng_state(), "epoch": epoch, "batch": batch, "step": state.step,
             "train_time_s": train_time, "best": best, "config": to_dict(cfg),
             "classes": list(data.classes), "mean": data.mean.cpu(), "std": data.std.cpu(),
-            "input_size": data.input_size, "model_info": model_info,
+            "input_size": data.input_size, "crop_pct": data.crop_pct, "model_info": model_info,
         }
 
     def save(name: str, ckpt: dict[str, Any]) -> Path:
@@ -193,6 +196,8 @@ def fit(cfg: Config, model: nn.Module, data, device: torch.device, amp: str, run
             if improved:
                 save("best.pt", {**ckpt, "eval_weights": best["weights"]})
             logger.log_epoch(row)
+            if on_epoch_end is not None and is_main:
+                on_epoch_end(model, epoch + 1, state.step)
     train_time = elapsed()
 
     # final evaluation of the final weights; raw or EMA chosen on validation, never on test

@@ -1,6 +1,7 @@
 """The Residual Attention Network family as pure `torch.nn` modules."""
 
 from .attention import AttentionModule
+from .inference import fold_batchnorm, inference_model
 from .network import ArchSpec, ResidualAttentionNet, StageSpec
 from .registry import create_model, get_spec, list_models
 from .residual import ResidualUnit
@@ -8,5 +9,6 @@ from .stats import count_flops, count_params
 
 __all__ = [
     "ArchSpec", "AttentionModule", "ResidualAttentionNet", "ResidualUnit", "StageSpec",
-    "count_flops", "count_params", "create_model", "get_spec", "list_models",
+    "count_flops", "count_params", "create_model", "fold_batchnorm", "get_spec",
+    "inference_model", "list_models",
 ]

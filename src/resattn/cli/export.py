@@ -1,0 +1,120 @@
+"""`resattn export CKPT --format onnx|torchscript --out FILE`: a deployable model with its class
+names and normalisation in the file's metadata; the export is checked against PyTorch."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+
+from ..engine.checkpoint import load_checkpoint
+from ..errors import UserError
+from ..models import inference_model
+from .common import model_from_checkpoint
+
+METADATA_KEY = "resattn"
+
+
+def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
+    p = sub.add_parser(name, help="export to ONNX or TorchScript",
+                       description="Export the fast inference model (BN folded, fp32) with a "
+                                   "dynamic batch size. Input: float (N, 3, S, S) RGB, "
+                                   "(x / 255 - mean) / std; output: logits (N, classes). The "
+                                   "metadata carries classes, mean, std and geometry.")
+    p.add_argument("checkpoint", metavar="CKPT")
+    p.add_argument("--format", choices=("onnx", "torchscript"), required=True)
+    p.add_argument("--out", required=True, help="output file (.onnx / .pt)")
+    p.add_argument("--weights", choices=("auto", "raw", "ema"), default="auto")
+    p.add_argument("--opset", type=int, default=18, help="ONNX opset")
+    p.set_defaults(command=name)
+
+
+def export_metadata(ckpt: dict) -> dict:
+    cfg = ckpt["config"]
+    return {
+        "model": cfg["model"], "classes": list(ckpt["classes"]),
+        "input_size": int(ckpt["input_size"]), "crop_pct": float(ckpt.get("crop_pct", 1.0)),
+        "normalization": cfg["normalization"],
+        "mean": ckpt["mean"].flatten().tolist(), "mean_shape": list(ckpt["mean"].shape),
+        "std": ckpt["std"].flatten().tolist(), "std_shape": list(ckpt["std"].shape),
+        "input": "float32 (N, 3, S, S) RGB, x = (pixels / 255 - mean) / std",
+        "output": "logits (N, classes)",
+    }
+
+
+def _atomic_target(out: Path):
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=out.name + ".", suffix=".tmp", dir=out.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+def export_torchscript(model: torch.nn.Module, example: torch.Tensor, meta: dict,
+                       out: Path) -> torch.nn.Module:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TorchScript's deprecation notice
+        traced = torch.jit.trace(model, example, check_trace=False)
+        tmp = _atomic_target(out)
+        try:
+            torch.jit.save(traced, str(tmp), _extra_files={f"{METADATA_KEY}.json":
+                                                           json.dumps(meta)})
+            os.replace(tmp, out)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return torch.jit.load(str(out))
+
+
+def export_onnx(model: torch.nn.Module, example: torch.Tensor, meta: dict, out: Path,
+                opset: int):
+    try:
+        import onnx
+        import onnxruntime as ort
+    except ImportError:
+        raise UserError("ONNX export needs the onnx, onnxscript and onnxruntime packages: "
+                        "pip install 'resattn[export]'") from None
+    tmp = _atomic_target(out)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, (example,), str(tmp), input_names=["images"],
+                              output_names=["logits"], opset_version=opset, dynamo=False,
+                              dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}})
+        proto = onnx.load(str(tmp))
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = METADATA_KEY, json.dumps(meta)
+        onnx.checker.check_model(proto)
+        onnx.save(proto, str(tmp))
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    return lambda x: torch.from_numpy(session.run(None, {"images": x.numpy()})[0])
+
+
+def run(args: argparse.Namespace) -> int:
+    ckpt = load_checkpoint(args.checkpoint)
+    model, _ = model_from_checkpoint(ckpt, args.weights)
+    model = inference_model(model, channels_last=False)
+    size = int(ckpt["input_size"])
+    meta = export_metadata(ckpt)
+    out = Path(args.out)
+    example = torch.randn(2, 3, size, size)
+    if args.format == "torchscript":
+        exported = export_torchscript(model, example, meta, out)
+    else:
+        exported = export_onnx(model, example, meta, out, args.opset)
+    # another batch size than the one traced: checks the dynamic batch axis and the numbers
+    check = torch.randn(5, 3, size, size)
+    with torch.inference_mode():
+        diff = (exported(check) - model(check)).abs().max().item()
+    if not diff < 1e-3:
+        raise UserError(f"the exported model disagrees with PyTorch (max |diff| {diff:.2e}); "
+                        "report this with the checkpoint")
+    print(f"{out} ({args.format}, {out.stat().st_size / 1e6:.1f} MB): max |logit diff| "
+          f"{diff:.1e} vs PyTorch at batch 5")
+    return 0

@@ -1,0 +1,41 @@
+"""`resattn plot RUN_DIR`: training curves as a PNG."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..errors import UserError
+
+
+def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
+    p = sub.add_parser(name, help="training curves of a run as a PNG",
+                       description="Plot train vs val loss and accuracy and the learning rate "
+                                   "of a run (its metrics.jsonl) into a PNG.")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--out", default=None, help="PNG path (default RUN_DIR/curves.png)")
+    p.set_defaults(command=name)
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        raise UserError(f"{path} not found; pass a run directory written by resattn train")
+    try:
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    except ValueError:
+        raise UserError(f"{path} is not valid JSON lines") from None
+    if not rows:
+        raise UserError(f"{path} holds no finished epoch yet")
+    return rows
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..viz import save_figure, training_curves
+
+    run_dir = Path(args.run_dir)
+    rows = read_metrics(run_dir)
+    out = Path(args.out) if args.out else run_dir / "curves.png"
+    print(save_figure(training_curves(rows, title=run_dir.name), out))
+    return 0

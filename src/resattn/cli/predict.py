@@ -1,0 +1,87 @@
+"""`resattn predict CKPT IMAGE_OR_FOLDER...`: top-k classes for the user's own images."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..data.images import IMAGE_EXTENSIONS, ImageReadError, load_rgb
+from ..engine.checkpoint import load_checkpoint
+from ..engine.predict import predict_probs, preprocess
+from ..errors import UserError
+from ..models import inference_model
+from .common import model_from_checkpoint, resolve_amp, resolve_device
+
+
+def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
+    p = sub.add_parser(name, help="classify images with a checkpoint",
+                       description="Classify images (PNG, JPEG, BMP, WebP, TIFF; any size and "
+                                   "mode) with a trained checkpoint. Folders are searched "
+                                   "recursively. Exit code 1 if any file could not be read.")
+    p.add_argument("checkpoint", metavar="CKPT", help="a .pt file or a run directory")
+    p.add_argument("paths", nargs="+", metavar="IMAGE_OR_FOLDER")
+    p.add_argument("--topk", type=int, default=5)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--amp", default="auto", help="auto | bf16 | fp16 | off")
+    p.add_argument("--weights", choices=("auto", "raw", "ema"), default="auto")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(command=name)
+
+
+def expand(paths: list[str]) -> list[Path]:
+    files = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*")
+                            if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+        else:
+            files.append(path)  # a missing or odd file is reported when it is read
+    return files
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.topk < 1 or args.batch_size < 1:
+        raise UserError("--topk and --batch-size must be >= 1")
+    ckpt = load_checkpoint(args.checkpoint)
+    model, _cfg = model_from_checkpoint(ckpt, args.weights)
+    device = resolve_device(args.device)
+    amp = resolve_amp(args.amp, device)
+    model = inference_model(model.to(device), channels_last=True)
+    classes, size = ckpt["classes"], int(ckpt["input_size"])
+    crop_pct = float(ckpt.get("crop_pct", 1.0))
+    k = min(args.topk, len(classes))
+    files = expand(args.paths)
+    if not files:
+        raise UserError("no image files found in the given paths")
+    results, failed = [], []
+    for start in range(0, len(files), args.batch_size):
+        images, names = [], []
+        for path in files[start:start + args.batch_size]:
+            try:
+                if not path.is_file():
+                    raise ImageReadError("no such file")
+                images.append(load_rgb(path))
+                names.append(path)
+            except ImageReadError as exc:
+                failed.append({"path": str(path), "error": str(exc)})
+                print(f"resattn predict: skipping {path}: {exc}", file=sys.stderr)
+        if not images:
+            continue
+        probs = predict_probs(model, preprocess(images, size, crop_pct), ckpt["mean"],
+                              ckpt["std"], device, amp, channels_last=True)
+        top = probs.topk(k, dim=1)
+        for path, p, i in zip(names, top.values.tolist(), top.indices.tolist()):
+            results.append({"path": str(path), "top": [
+                {"class": classes[c], "index": c, "prob": prob} for c, prob in zip(i, p)]})
+    if args.json:
+        print(json.dumps({"checkpoint": str(args.checkpoint), "predictions": results,
+                          "failed": failed}, indent=2))
+    else:
+        for r in results:
+            best = ", ".join(f"{t['class']} {t['prob']:.1%}" for t in r["top"])
+            print(f"{r['path']}: {best}")
+    return 1 if failed else 0

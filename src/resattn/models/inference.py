@@ -1,0 +1,60 @@
+"""The fast inference path: BatchNorm folded into the convolution before it, eval mode, no grads.
+
+In a pre-activation unit (BN-ReLU-conv1-BN-ReLU-conv2-BN-ReLU-conv3) the second and third BN
+directly follow a convolution and fold into it; the first one acts on the unit's input, which
+the identity shortcut also reads, so it stays. The same holds for the mask heads and stems.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from .residual import ResidualUnit
+
+
+@torch.no_grad()
+def fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
+    """A conv computing conv -> bn (with bn's running statistics) in one op."""
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)  # (C_out,)
+    fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
+                      conv.padding, conv.dilation, conv.groups, bias=True,
+                      padding_mode=conv.padding_mode).to(conv.weight.device, conv.weight.dtype)
+    fused.weight.copy_(conv.weight * scale[:, None, None, None])
+    bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
+    fused.bias.copy_((bias - bn.running_mean) * scale + bn.bias)
+    return fused
+
+
+def _fold_sequential(seq: nn.Sequential) -> None:
+    for i in range(len(seq) - 1):
+        if isinstance(seq[i], nn.Conv2d) and isinstance(seq[i + 1], nn.BatchNorm2d):
+            seq[i] = fold_bn(seq[i], seq[i + 1])
+            seq[i + 1] = nn.Identity()
+
+
+def fold_batchnorm(model: nn.Module) -> nn.Module:
+    """Fold every BN that directly follows a conv, in place; returns the model (in eval mode)."""
+    model.eval()
+    for module in model.modules():
+        if isinstance(module, ResidualUnit):
+            module.conv1 = fold_bn(module.conv1, module.bn2)
+            module.bn2 = nn.Identity()
+            module.conv2 = fold_bn(module.conv2, module.bn3)
+            module.bn3 = nn.Identity()
+        elif isinstance(module, nn.Sequential):
+            _fold_sequential(module)
+    return model
+
+
+def inference_model(model: nn.Module, channels_last: bool = True) -> nn.Module:
+    """A copy of `model` for prediction: BN folded, eval mode, parameters frozen, optionally
+    channels-last. The original model is left untouched; outputs agree to float rounding."""
+    fast = fold_batchnorm(copy.deepcopy(model))
+    for p in fast.parameters():
+        p.requires_grad_(False)
+    if channels_last:
+        fast = fast.to(memory_format=torch.channels_last)
+    return fast

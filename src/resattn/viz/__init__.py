@@ -1,0 +1,12 @@
+"""Pictures: attention-mask overlays and training plots. The only place matplotlib is imported;
+it uses the Agg backend, so no display is needed."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from .masks import mask_figure, mask_grid_figure, mask_maps  # noqa: E402
+from .plots import confusion_figure, save_figure, training_curves  # noqa: E402
+
+__all__ = ["confusion_figure", "mask_figure", "mask_grid_figure", "mask_maps", "save_figure",
+           "training_curves"]

@@ -1,0 +1,67 @@
+"""Training curves and confusion matrices."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+
+def save_figure(fig: Figure, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png")
+    return path
+
+
+def training_curves(rows: list[dict], title: str = "") -> Figure:
+    """Loss and accuracy (train vs val, EMA val where logged) and the learning rate, by epoch."""
+    epochs = [r["epoch"] for r in rows]
+
+    def series(key: str) -> list[float]:
+        return [np.nan if r.get(key) is None else r[key] for r in rows]
+
+    fig = Figure(figsize=(13, 3.8), dpi=100)
+    loss_ax, acc_ax, lr_ax = fig.subplots(1, 3)
+    loss_ax.plot(epochs, series("train_loss"), "o-", label="train")
+    loss_ax.plot(epochs, series("val_loss"), "o-", label="val")
+    loss_ax.set(title="loss", xlabel="epoch")
+    acc_ax.plot(epochs, [100 * v for v in series("train_acc")], "o-", label="train")
+    acc_ax.plot(epochs, [100 * v for v in series("val_acc")], "o-", label="val")
+    if any(r.get("ema_val_acc") is not None for r in rows):
+        acc_ax.plot(epochs, [100 * v for v in series("ema_val_acc")], "o--", label="val (EMA)")
+    acc_ax.set(title="accuracy (%)", xlabel="epoch")
+    lr_ax.plot(epochs, series("lr"), "o-", color="tab:green")
+    lr_ax.set(title="learning rate (end of epoch)", xlabel="epoch")
+    for ax in (loss_ax, acc_ax, lr_ax):
+        ax.grid(alpha=0.3)
+    loss_ax.legend()
+    acc_ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def confusion_figure(confusion: list[list[int]], classes: list[str], title: str = "") -> Figure:
+    """Rows: true class; columns: predicted; colour: fraction of the true class."""
+    counts = np.asarray(confusion, dtype=np.float64)
+    frac = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+    k = len(classes)
+    side = max(5.0, 0.45 * k + 2)
+    fig = Figure(figsize=(side, side), dpi=100)
+    ax = fig.subplots()
+    im = ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    if k <= 30:
+        ax.set_xticks(range(k), classes, rotation=90, fontsize=8)
+        ax.set_yticks(range(k), classes, fontsize=8)
+        for i in range(k):
+            for j in range(k):
+                if counts[i, j]:
+                    ax.text(j, i, int(counts[i, j]), ha="center", va="center", fontsize=6,
+                            color="white" if frac[i, j] > 0.5 else "black")
+    ax.set(xlabel="predicted", ylabel="true", title=title or "confusion matrix")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,170 @@
+"""predict, visualize, plot, evaluate --confusion, export, bench: end to end on CPU."""
+
+from __future__ import annotations
+
+import json
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from resattn.cli import main
+from resattn.data import load_cifar
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "resattn", *args], capture_output=True,
+                          text=True, timeout=600)
+
+
+def png_bomb(path: Path, side: int = 30000) -> Path:
+    """A valid PNG header declaring side x side pixels, with no pixel data behind it."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.fixture(scope="module")
+def test_pngs(cifar10_dir, tmp_path_factory) -> tuple[Path, list[int]]:
+    """The first 40 CIFAR-10 test images as PNG files, with their labels."""
+    folder = tmp_path_factory.mktemp("pngs")
+    _, test = load_cifar("cifar10", cifar10_dir)
+    for i in range(40):
+        Image.fromarray(test.images[i].permute(1, 2, 0).numpy()).save(folder / f"{i:03d}.png")
+    return folder, test.labels[:40].tolist()
+
+
+def test_predict_agrees_with_evaluate(small_run, cifar10_dir, test_pngs, tmp_path):
+    folder, _ = test_pngs
+    preds = tmp_path / "preds.json"
+    ev = cli("evaluate", str(small_run / "last.pt"), "--data-dir", str(cifar10_dir), "--amp",
+             "off", "--save-predictions", str(preds), "--json")
+    assert ev.returncode == 0, ev.stderr
+    expected = json.loads(preds.read_text())["predictions"][:40]
+    pr = cli("predict", str(small_run / "last.pt"), str(folder), "--amp", "off", "--json",
+             "--topk", "3")
+    assert pr.returncode == 0, pr.stderr
+    doc = json.loads(pr.stdout)
+    got = [p["top"][0]["index"] for p in sorted(doc["predictions"], key=lambda p: p["path"])]
+    assert got == expected
+    first = doc["predictions"][0]["top"]
+    assert len(first) == 3 and first[0]["prob"] >= first[1]["prob"] >= first[2]["prob"]
+    assert first[0]["class"] in ("airplane", "automobile", "bird", "cat", "deer", "dog",
+                                 "frog", "horse", "ship", "truck")
+
+
+def test_predict_every_image_kind_and_bad_files(small_run, tmp_path):
+    rng = np.random.default_rng(0)
+    rgb = Image.fromarray(rng.integers(0, 256, (70, 100, 3), dtype=np.uint8))
+    rgb.save(tmp_path / "wide.jpg")
+    rgb.convert("L").save(tmp_path / "gray.png")
+    rgb.convert("P").save(tmp_path / "palette.png")
+    rgb.convert("RGBA").save(tmp_path / "alpha.png")
+    rgb.save(tmp_path / "x.bmp")
+    rgb.save(tmp_path / "x.webp")
+    rgb.save(tmp_path / "x.tiff")
+    Image.fromarray((rng.integers(0, 65536, (40, 40))).astype(np.uint16)).save(
+        tmp_path / "deep.png")
+    (tmp_path / "notes.png").write_text("not an image")
+    good = (tmp_path / "gray.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(good[: len(good) // 3])
+    png_bomb(tmp_path / "bomb.png")
+    proc = cli("predict", str(small_run), str(tmp_path), str(tmp_path / "missing.jpg"),
+               "--json")
+    assert proc.returncode == 1  # some files failed, the rest were predicted
+    doc = json.loads(proc.stdout)
+    names = sorted(Path(p["path"]).name for p in doc["predictions"])
+    assert names == ["alpha.png", "deep.png", "gray.png", "palette.png", "wide.jpg", "x.bmp",
+                     "x.tiff", "x.webp"]
+    failed = {Path(f["path"]).name: f["error"] for f in doc["failed"]}
+    assert set(failed) == {"notes.png", "cut.png", "bomb.png", "missing.jpg"}
+    assert "decompression-bomb" in failed["bomb.png"]
+    assert "Traceback" not in proc.stderr
+    assert all(f"skipping {tmp_path}" in line or "missing.jpg" in line
+               for line in proc.stderr.strip().splitlines())
+
+
+def test_visualize_writes_one_png_per_image(small_run, test_pngs, tmp_path):
+    folder, _ = test_pngs
+    out = tmp_path / "viz"
+    proc = cli("visualize", str(small_run), str(folder / "000.png"), str(folder / "001.png"),
+               "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    pngs = sorted(out.glob("*.png"))
+    assert [p.name for p in pngs] == ["000_masks.png", "001_masks.png"]
+    with Image.open(pngs[0]) as img:
+        assert img.format == "PNG" and img.size == (880, 280)  # 4 panels of 2.2 x 2.8 in
+        assert len(np.unique(np.asarray(img.convert("L")))) > 50  # a picture, not a blank
+    chans = cli("visualize", str(small_run), str(folder / "002.png"), "--out", str(out),
+                "--channels", "0", "5")
+    assert chans.returncode == 0, chans.stderr
+    with Image.open(out / "002_masks.png") as img:
+        assert img.size == (1320, 520)  # input + 3 modules x 2 channels, 6 per row
+    bad = cli("visualize", str(small_run), str(folder / "003.png"), "--out", str(out),
+              "--channels", "999")
+    assert bad.returncode == 2 and "channel 999 does not exist" in bad.stderr
+
+
+def test_plot_and_confusion(small_run, cifar10_dir, tmp_path):
+    assert main(["plot", str(small_run), "--out", str(tmp_path / "curves.png")]) == 0
+    with Image.open(tmp_path / "curves.png") as img:
+        assert img.size == (1300, 380)
+    assert main(["evaluate", str(small_run), "--data-dir", str(cifar10_dir), "--split", "val",
+                 "--confusion", str(tmp_path / "cm.png")]) == 0
+    with Image.open(tmp_path / "cm.png") as img:
+        assert img.format == "PNG" and img.size[0] >= 500
+    proc = cli("plot", str(tmp_path / "nope"))
+    assert proc.returncode == 2 and "metrics.jsonl not found" in proc.stderr
+
+
+@pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
+def test_export_matches_pytorch_on_real_images(small_run, cifar10_dir, tmp_path, fmt):
+    out = tmp_path / ("model.onnx" if fmt == "onnx" else "model.pt")
+    proc = cli("export", str(small_run), "--format", fmt, "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    ckpt = torch.load(small_run / "last.pt", weights_only=True)
+    from resattn.cli.common import model_from_checkpoint
+    from resattn.data.augment import normalize
+
+    model, _ = model_from_checkpoint(ckpt)
+    _, test = load_cifar("cifar10", cifar10_dir)
+    x = normalize(test.images[:7], ckpt["mean"], ckpt["std"])  # batch 7: not the traced 2
+    with torch.no_grad():
+        reference = model(x)
+    if fmt == "torchscript":
+        extra = {"resattn.json": ""}
+        loaded = torch.jit.load(str(out), _extra_files=extra)
+        meta = json.loads(extra["resattn.json"])
+        got = loaded(x)
+    else:
+        import onnx
+        import onnxruntime as ort
+
+        meta = json.loads({p.key: p.value for p in onnx.load(str(out)).metadata_props}["resattn"])
+        session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+        got = torch.from_numpy(session.run(None, {"images": x.numpy()})[0])
+    assert (got - reference).abs().max() < 1e-4
+    assert meta["classes"][3] == "cat" and meta["input_size"] == 32
+    mean = torch.tensor(meta["mean"]).view(meta["mean_shape"])
+    assert torch.equal(mean, ckpt["mean"])
+
+
+def test_bench_runs_and_reports(capsys):
+    assert main(["bench", "attention56", "--batch-size", "4", "--inference-batch-size", "8",
+                 "--variants", "fp32", "bf16+cl", "--seconds", "0.2", "--json",
+                 "--device", "cpu"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["params"] == 1030810 and doc["flops"] > 1e8
+    assert [(r["mode"], r["variant"]) for r in doc["results"]] == [
+        ("train", "fp32"), ("train", "bf16+cl"), ("inference", "fp32"),
+        ("inference", "bf16+cl")]
+    assert all(r["images_per_s"] > 0 and r["peak_memory_mb"] > 0 for r in doc["results"])

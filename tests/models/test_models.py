@@ -136,6 +136,9 @@ def test_inference_model_folds_batchnorm_and_matches(name):
     x = torch.randn(3, 3, size, size)
     with torch.no_grad():
         assert torch.allclose(fast(x), model(x), atol=1e-4, rtol=1e-4)
+    sliced = resattn.inference_model(model, micro_batch=2)  # batch 3 runs as 2 + 1
+    with torch.no_grad():
+        assert torch.allclose(sliced(x), fast(x), atol=1e-5)
     assert bns(fast) < before / 2  # most BNs folded away
     assert bns(model) == before  # the original is untouched
     assert all(not p.requires_grad for p in fast.parameters())

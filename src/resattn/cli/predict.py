@@ -50,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     model, _cfg = model_from_checkpoint(ckpt, args.weights)
     device = resolve_device(args.device)
     amp = resolve_amp(args.amp, device)
-    model = inference_model(model.to(device), channels_last=True)
+    model = inference_model(model.to(device), channels_last=True,
+                            micro_batch=64 if device.type == "cpu" else None)
     classes, size = ckpt["classes"], int(ckpt["input_size"])
     crop_pct = float(ckpt.get("crop_pct", 1.0))
     k = min(args.topk, len(classes))

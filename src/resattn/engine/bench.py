@@ -47,7 +47,8 @@ def measure(name: str, mode: str, batch_size: int, input_size: int, device: str,
     model = create_model(name).to(dev)
     x = torch.randn(batch_size, 3, input_size, input_size, device=dev)
     if mode == "inference":
-        model = inference_model(model, channels_last=channels_last)
+        micro = 64 if dev.type == "cpu" else None  # the library's own CPU inference path
+        model = inference_model(model, channels_last=channels_last, micro_batch=micro)
     elif channels_last:
         model = model.to(memory_format=torch.channels_last)
     if channels_last:

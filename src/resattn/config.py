@@ -36,6 +36,7 @@ class Config:
     val_size: int = 5000
     label_noise: float = 0.0
     train_subset: int = 0
+    test_subset: int = 0  # evaluate on a stratified subset of the test set; 0 = all (quick looks)
     download: bool = True
     input_size: int = 0  # image folders: 0 = the model's default input size
     workers: int = 4
@@ -59,6 +60,8 @@ class Config:
     grad_clip: float = 0.0  # max global gradient norm; 0 = off
     ema: bool = False
     ema_decay: float = 0.999
+    sync_bn: bool = False  # torchrun: BatchNorm statistics over all processes (CUDA)
+    lr_scaling: str = "none"  # torchrun: "linear" multiplies lr by the number of processes
     # [schedule]
     schedule: str = "step"
     epochs: int = 30  # a layer (recipe, file, flags) that sets only one of epochs / iterations
@@ -84,11 +87,12 @@ class Config:
 SECTIONS: dict[str, tuple[str, ...]] = {
     "model": ("model", "attention", "residual", "mask", "drop_rate"),
     "data": ("dataset", "data_dir", "label_type", "val_size", "label_noise", "train_subset",
-             "download", "input_size", "workers"),
+             "test_subset", "download", "input_size", "workers"),
     "augment": ("crop_padding", "crop_mode", "flip", "rotation", "cutout", "mixup", "cutmix",
                 "normalization"),
     "optim": ("optimizer", "lr", "momentum", "weight_decay", "decay_norm_and_bias",
-              "batch_size", "label_smoothing", "grad_clip", "ema", "ema_decay"),
+              "batch_size", "label_smoothing", "grad_clip", "ema", "ema_decay", "sync_bn",
+              "lr_scaling"),
     "schedule": ("schedule", "epochs", "iterations", "warmup", "milestones", "milestone_unit",
                  "gamma"),
     "train": ("seed", "device", "amp", "channels_last", "compile", "out", "time_budget",
@@ -101,6 +105,7 @@ CHOICES = {
     "optimizer": ("sgd", "adam", "adamw"),
     "schedule": ("step", "cosine", "onecycle"),
     "milestone_unit": ("epoch", "iter"),
+    "lr_scaling": ("none", "linear"),
     "amp": ("auto", "bf16", "fp16", "off"),
     "device": ("auto", "cuda", "cpu", "mps"),
 }
@@ -225,6 +230,7 @@ def check(cfg: Config) -> None:
     need(0 <= cfg.label_noise <= 1, "label_noise", "in [0, 1]")
     need(cfg.val_size >= 0, "val_size", ">= 0")
     need(cfg.train_subset >= 0, "train_subset", ">= 0")
+    need(cfg.test_subset >= 0, "test_subset", ">= 0")
 
 
 def from_dict(data: dict[str, Any]) -> Config:
@@ -261,3 +267,15 @@ def to_toml(cfg: Config) -> str:
         out += [f"{k} = {_toml_value(data[k])}" for k in keys if data[k] is not None]
         out.append("")
     return "\n".join(out)
+
+
+def suite_value(item: str) -> tuple[str, Any]:
+    """'key=value' from the command line, the value read as TOML ('5000', '"x"', 'true')."""
+    key, sep, raw = item.partition("=")
+    if not sep or key not in FIELDS:
+        raise UserError(f"--set {item!r} is not valid; use KEY=VALUE with a configuration key")
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw  # a bare word: a string
+    return key, _coerce(key, value)

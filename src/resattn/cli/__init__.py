@@ -11,6 +11,7 @@ from ..errors import UserError
 from . import bench as bench_cmd
 from . import data as data_cmd
 from . import evaluate as evaluate_cmd
+from . import experiment as experiment_cmd
 from . import export as export_cmd
 from . import models as models_cmd
 from . import plot as plot_cmd
@@ -20,7 +21,7 @@ from . import visualize as visualize_cmd
 
 COMMANDS = {"train": train_cmd, "evaluate": evaluate_cmd, "predict": predict_cmd,
             "visualize": visualize_cmd, "plot": plot_cmd, "export": export_cmd,
-            "bench": bench_cmd, "models": models_cmd,
+            "experiment": experiment_cmd, "bench": bench_cmd, "models": models_cmd,
             "data": data_cmd}
 
 

@@ -83,7 +83,8 @@ def data_config(cfg: Config) -> DataConfig:
                             mixup=cfg.mixup, cutmix=cfg.cutmix, normalization=cfg.normalization)
     return DataConfig(dataset=cfg.dataset, data_dir=cfg.data_dir, label_type=cfg.label_type,
                       val_size=cfg.val_size, label_noise=cfg.label_noise,
-                      train_subset=cfg.train_subset, download=cfg.download, augment=augment)
+                      train_subset=cfg.train_subset, test_subset=cfg.test_subset,
+                      download=cfg.download, augment=augment)
 
 
 def load_data(cfg: Config, device: torch.device, rank: int = 0, world_size: int = 1,

@@ -25,6 +25,8 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
                    help="fraction of training labels replaced by another class (paper Table 5)")
     g.add_argument("--train-subset", type=int, default=None,
                    help="train on a seeded, stratified subset of N images")
+    g.add_argument("--test-subset", type=int, default=None,
+                   help="evaluate on a seeded, stratified subset of N test images (quick looks)")
     g.add_argument("--no-download", dest="download", action="store_false", default=None,
                    help="never download; fail if the data is not there")
 
@@ -41,9 +43,9 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
 
 def data_config_from_args(args: argparse.Namespace, base: DataConfig | None = None) -> DataConfig:
     base = base or DataConfig()
-    values = {k: getattr(args, k) for k in ("dataset", "data_dir", "label_type", "val_size",
-                                            "label_noise", "train_subset", "download")
-              if getattr(args, k, None) is not None}
+    keys = ("dataset", "data_dir", "label_type", "val_size", "label_noise", "train_subset",
+            "test_subset", "download")
+    values = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     return DataConfig(**{**base.__dict__, **values})
 
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import torch
+
 from ..config import Config, from_dict, recipe_names, resolve, to_toml
 from ..engine.checkpoint import load_checkpoint, resolve_checkpoint
+from ..engine.distributed import barrier, broadcast_object, cleanup, init_distributed
 from ..engine.logger import RunLogger, new_run_dir
 from ..engine.trainer import Interrupted, fit
 from ..errors import UserError
@@ -16,6 +19,7 @@ from .data import add_data_args
 
 # flags that may differ from the checkpoint's configuration when resuming
 RESUMABLE = {"epochs", "iterations", "time_budget", "device", "workers", "data_dir",
+             "sync_bn", "lr_scaling",
              "eval_batch_size", "log_every", "compile", "download", "viz_every"}
 
 
@@ -60,6 +64,10 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     g.add_argument("--grad-clip", type=float, default=None, help="max gradient norm; 0 = off")
     g.add_argument("--ema", action=argparse.BooleanOptionalAction, default=None)
     g.add_argument("--ema-decay", type=float, default=None)
+    g.add_argument("--sync-bn", action=argparse.BooleanOptionalAction, default=None,
+                   help="torchrun: BatchNorm statistics over all processes")
+    g.add_argument("--lr-scaling", choices=("none", "linear"), default=None,
+                   help="torchrun: 'linear' multiplies --lr by the number of processes")
     g = p.add_argument_group("schedule")
     g.add_argument("--schedule", default=None, help="step | cosine | onecycle")
     g.add_argument("--epochs", type=int, default=None)
@@ -123,31 +131,52 @@ def run(args: argparse.Namespace) -> int:
     else:
         cfg = resolve(args.recipe, args.config, overrides)
         run_dir = None
+    try:
+        train_config(cfg, run_dir, resume, progress=not args.no_progress)
+    except Interrupted as exc:
+        print(str(exc))
+        return 130
+    return 0
+
+
+def train_config(cfg: Config, run_dir: Path | None = None, resume: dict | None = None,
+                 progress: bool = True) -> tuple[dict, Path]:
+    """Train one run as `cfg` says, in `run_dir` (a new one under cfg.out by default).
+    Returns (summary, run directory). Raises Interrupted after saving on Ctrl-C."""
     device = resolve_device(cfg.device)
+    dist_info = init_distributed(device.type)  # a no-op unless launched by torchrun
+    if dist_info.enabled and device.type == "cuda":
+        device = torch.device("cuda", dist_info.local_rank)
     amp = resolve_amp(cfg.amp, device)
-    seed_everything(cfg.seed)
-    data = load_data(cfg, device, progress=not args.no_progress)
+    seed_everything(cfg.seed)  # the same on every rank: identical initial weights
+    if dist_info.enabled and not dist_info.is_main:
+        barrier()  # rank 0 downloads and verifies first
+    data = load_data(cfg, device, dist_info.rank, dist_info.world_size,
+                     progress=progress and dist_info.is_main)
+    if dist_info.enabled and dist_info.is_main:
+        barrier()
     model = build_model(cfg, data.num_classes)  # after seeding: the same seed, the same weights
     info = model_info(cfg, data.num_classes, data.input_size)
-    if run_dir is None:
+    if run_dir is None and dist_info.is_main:
         run_dir = new_run_dir(cfg.out, cfg.model, cfg.dataset)
-    logger = RunLogger(Path(run_dir), progress=not args.no_progress)
+    run_dir = Path(broadcast_object(str(run_dir) if run_dir is not None else None))
+    if dist_info.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    logger = RunLogger(run_dir, enabled=dist_info.is_main, progress=progress)
     if resume is None:
         logger.write_config(to_toml(cfg))
     logger.print(f"{cfg.model} on {cfg.dataset}: {info['params'] / 1e6:.2f}M params, "
                  f"{data.info['train_size']} train / {data.info['val_size']} val / "
                  f"{data.info['test_size']} test images, device {device}, amp {amp}, "
-                 f"run {run_dir}")
+                 f"{dist_info.world_size} process(es), run {run_dir}")
     hook = mask_logger(cfg, data, logger, device) if cfg.viz_every else None
     try:
-        fit(cfg, model, data, device, amp, Path(run_dir), logger, info, resume,
-            on_epoch_end=hook)
-    except Interrupted as exc:
-        logger.print(str(exc))
-        return 130
+        summary = fit(cfg, model, data, device, amp, run_dir, logger, info, resume,
+                      dist_info=dist_info, on_epoch_end=hook)
     finally:
         logger.close()
-    return 0
+        cleanup()
+    return summary, run_dir
 
 
 def mask_logger(cfg: Config, data, logger: RunLogger, device):

@@ -26,6 +26,7 @@ class DataConfig:
     val_size: int = 5000  # held out of the training set, stratified; 0 = train on everything
     label_noise: float = 0.0  # fraction of training labels replaced by another class
     train_subset: int = 0  # train on a stratified subset of this many images; 0 = all
+    test_subset: int = 0  # evaluate on a stratified subset of the test set; 0 = all
     download: bool = True
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
@@ -35,6 +36,8 @@ class DataConfig:
                              f"choose one of {', '.join(DATASETS)}")
         if self.val_size < 0:
             raise ValueError(f"val_size={self.val_size} is not valid; it must be >= 0")
+        if self.test_subset < 0:
+            raise ValueError(f"test_subset={self.test_subset} is not valid; it must be >= 0")
         if self.train_subset < 0:
             raise ValueError(f"train_subset={self.train_subset} is not valid; it must be >= 0")
 
@@ -118,6 +121,9 @@ def build_data(cfg: DataConfig, batch_size: int, device: torch.device | str, see
             return DeviceLoader(split.to(device), batch_size if is_train else eval_bs,
                                 transform, is_train, seed, **shard)
 
+    if test is not None and cfg.test_subset and cfg.test_subset < len(test):
+        _, chosen = stratified_indices(test.labels, cfg.test_subset, seed + 2)
+        test = test.subset(chosen)
     info = {"train_size": len(train), "val_size": len(val) if val is not None else 0,
             "test_size": len(test) if test is not None else 0, "noisy_labels": noisy}
     crop_pct = CROP_PCT if cfg.dataset == "folder" else 1.0  # CIFAR images are native size

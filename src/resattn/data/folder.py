@@ -153,7 +153,7 @@ class FolderLoader:
         n = len(self.dataset)
         if self.train:
             g = torch.Generator().manual_seed(derive_seed(self.seed, self.epoch, 0))
-            order = torch.randperm(n, generator=g)
+            order = torch.randperm(n, generator=g)[: n - n % self.world_size]
         else:
             order = torch.arange(n)
         order = order[self.rank::self.world_size].tolist()

@@ -133,15 +133,17 @@ class DeviceLoader:
         if self.train:
             g = torch.Generator().manual_seed(derive_seed(self.seed, self.epoch, 0))
             order = torch.randperm(n, generator=g)
+            # every rank the same number of images, so every rank runs the same number of steps
+            order = order[: n - n % self.world_size]
         else:
-            order = torch.arange(n)
+            order = torch.arange(n)  # evaluation: every image exactly once over all ranks
         return order[self.rank::self.world_size]
 
     def __len__(self) -> int:
-        n = len(range(self.rank, len(self.data), self.world_size))
+        n = len(self.data)
         if self.train:
-            return n // self.batch_size
-        return -(-n // self.batch_size)
+            return (n // self.world_size) // self.batch_size
+        return -(-len(range(self.rank, n, self.world_size)) // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         device = self.data.images.device

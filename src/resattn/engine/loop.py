@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .distributed import all_reduce
 from .ema import ModelEMA
 from .optim import set_lr
 
@@ -58,7 +59,8 @@ def train_one_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.O
                     log_every: int = 50, on_batch: Callable[[], None] | None = None,
                     on_log: Callable[[dict], None] | None = None) -> dict:
     """One pass over `loader` (the first `skip` batches replayed without training, for exact
-    resume mid-epoch). Stops early when `should_stop()` or `state.stop_requested`.
+    resume mid-epoch). Stops early when `should_stop()` says so after a step (under torchrun it
+    must return the same answer on every rank). Metrics are summed over ranks.
 
     Returns {loss, acc, images, seconds, images_per_s, stopped}."""
     model.train()
@@ -104,17 +106,21 @@ def train_one_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.O
         if on_batch is not None:
             on_batch()
         if state.step % log_every == 0:
-            if bool(bad):  # one host sync every log_every steps, not every step
+            # one host sync every log_every steps, not every step; every rank stops together
+            if bool(all_reduce(bad.clone().float(), "max")):
                 raise NonFiniteLoss(state.step)
             if on_log is not None:
                 on_log({"step": state.step, "lr": lr, "loss": float(detached),
                         "images": images, "seconds": time.perf_counter() - start})
-        if state.stop_requested or should_stop():
+        if should_stop():
             stopped = True
             break
-    if bool(bad):
+    if bool(all_reduce(bad.clone().float(), "max")):
         raise NonFiniteLoss(state.step)
     seconds = time.perf_counter() - start
+    totals = all_reduce(torch.stack([loss_sum.float(), correct.float(),
+                                     torch.tensor(float(images), device=device)]))
+    loss_sum, correct, images = totals[0], totals[1], int(totals[2])
     return {"loss": float(loss_sum) / max(images, 1), "acc": float(correct) / max(images, 1),
             "images": images, "seconds": seconds,
             "images_per_s": images / seconds if seconds > 0 else 0.0, "stopped": stopped}
@@ -152,7 +158,11 @@ def evaluate(model: nn.Module, loader: Iterable, device: torch.device, num_class
         if return_predictions:
             predictions.append(pred[:, 0].cpu())
         count += len(labels)
-    confusion = confusion.view(k, k).cpu()
+    totals = all_reduce(torch.stack([loss_sum, top1.double(), top5.double(),
+                                     torch.tensor(float(count), device=device,
+                                                  dtype=torch.float64)]))
+    loss_sum, top1, top5, count = totals[0], int(totals[1]), int(totals[2]), int(totals[3])
+    confusion = all_reduce(confusion).view(k, k).cpu()
     per_class = (confusion.diag().double() / confusion.sum(1).clamp_min(1)).tolist()
     out = {"loss": float(loss_sum) / max(count, 1), "top1": int(top1) / max(count, 1),
            "top5": int(top5) / max(count, 1), "count": count, "per_class": per_class,

@@ -15,8 +15,10 @@ import torch
 from torch import nn
 
 from ..config import Config, to_dict
+from ..data.loader import derive_seed
 from ..errors import UserError
 from .checkpoint import rng_state, save_checkpoint, set_rng_state
+from .distributed import DistInfo, all_reduce, gather_objects, weights_in_sync
 from .ema import ModelEMA
 from .logger import RunLogger, result_table
 from .loop import NonFiniteLoss, StepState, evaluate, train_one_epoch
@@ -81,20 +83,39 @@ class Interrupted(Exception):
 
 def fit(cfg: Config, model: nn.Module, data, device: torch.device, amp: str, run_dir: Path,
         logger: RunLogger, model_info: dict[str, Any], resume: dict | None = None,
-        is_main: bool = True,
+        dist_info: DistInfo | None = None,
         on_epoch_end: Callable[[nn.Module, int, int], None] | None = None) -> dict[str, Any]:
     """Train `model` on `data` (a DataBundle) as `cfg` says; returns the summary dict.
-    `on_epoch_end(model, epoch, step)` runs after each epoch's checkpoint (e.g. mask pictures)."""
+    `on_epoch_end(model, epoch, step)` runs after each epoch's checkpoint (e.g. mask pictures).
+    Under torchrun (`dist_info.enabled`) the model trains as DistributedDataParallel; only rank
+    0 writes files."""
+    dist_info = dist_info or DistInfo()
+    is_main = dist_info.is_main
+    if cfg.sync_bn and dist_info.enabled:
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model.to(device)
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
-    optimizer = build_optimizer(model, cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.momentum,
+    # the documented rule: "linear" multiplies the lr by the number of processes
+    base_lr = cfg.lr * (dist_info.world_size if cfg.lr_scaling == "linear" else 1)
+    optimizer = build_optimizer(model, cfg.optimizer, base_lr, cfg.weight_decay, cfg.momentum,
                                 cfg.decay_norm_and_bias)
     scaler = torch.amp.GradScaler(device.type) if amp == "fp16" else None
     ema = ModelEMA(model, cfg.ema_decay) if cfg.ema else None
     plan = make_plan(cfg, len(data.train))
     schedule = make_schedule(cfg, plan)
-    train_model = torch.compile(model) if cfg.compile else model
+    train_model = model
+    if dist_info.enabled:
+        from torch.nn.parallel import DistributedDataParallel
+
+        train_model = DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+        # dropout and other global randomness differ per rank; data order does not
+        torch.manual_seed(derive_seed(cfg.seed, dist_info.rank, 3))
+    if cfg.compile:
+        train_model = torch.compile(train_model)
+    # evaluation runs outside DDP: shards may differ by one batch, and no collective may wait
+    eval_model = model if dist_info.enabled else train_model
 
     state = StepState()
     start_epoch, skip, elapsed_before, best = 0, 0, 0.0, {"val_acc": -1.0, "epoch": -1}
@@ -109,7 +130,9 @@ def fit(cfg: Config, model: nn.Module, data, device: torch.device, amp: str, run
         state.step = int(resume["step"])
         elapsed_before = float(resume["train_time_s"])
         best = dict(resume.get("best", best))
-        set_rng_state(resume["rng"])
+        per_rank = resume.get("rng_per_rank") or []
+        same_world = len(per_rank) == dist_info.world_size
+        set_rng_state(per_rank[dist_info.rank] if same_world else resume["rng"])
         logger.truncate_metrics(start_epoch)
         logger.print(f"resuming at epoch {start_epoch + 1}, batch {skip}, step {state.step}")
 
@@ -117,20 +140,35 @@ def fit(cfg: Config, model: nn.Module, data, device: torch.device, amp: str, run
     t0 = time.perf_counter()
 
     def elapsed() -> float:
-        return elapsed_before + time.perf_counter() - t0
+        local = elapsed_before + time.perf_counter() - t0
+        if budget and dist_info.enabled:  # one clock for all ranks: the same lr, the same stop
+            return float(all_reduce(torch.tensor([local], device=device), "max")[0])
+        return local
 
     def lr_at(step: int) -> float:
         progress = step / plan.total_steps
         if budget:
             progress = max(progress, elapsed() / budget)
-        return cfg.lr * schedule(progress)
+        return base_lr * schedule(progress)
+
+    def should_stop(steps_left: int, first_step: int) -> bool:
+        local = [float(state.stop_requested),
+                 float(state.step - first_step >= steps_left or
+                       bool(budget and elapsed() >= budget))]
+        if dist_info.enabled:
+            local = all_reduce(torch.tensor(local, device=device), "max").tolist()
+        if local[0]:
+            state.stop_requested = True  # a Ctrl-C on any rank stops every rank here
+        return bool(local[0] or local[1])
 
     def checkpoint(epoch: int, batch: int, train_time: float) -> dict[str, Any]:
+        rng_all = gather_objects(rng_state()) if dist_info.enabled else None
         return {
             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "ema": ema.state_dict() if ema is not None else None,
             "scaler": scaler.state_dict() if scaler is not None else None,
-            "rng": rng_state(), "epoch": epoch, "batch": batch, "step": state.step,
+            "rng": rng_state(), "rng_per_rank": rng_all, "epoch": epoch, "batch": batch,
+            "step": state.step,
             "train_time_s": train_time, "best": best, "config": to_dict(cfg),
             "classes": list(data.classes), "mean": data.mean.cpu(), "std": data.std.cpu(),
             "input_size": data.input_size, "crop_pct": data.crop_pct, "model_info": model_info,
@@ -155,8 +193,7 @@ def fit(cfg: Config, model: nn.Module, data, device: torch.device, amp: str, run
                 train = train_one_epoch(
                     train_model, data.train, optimizer, state, lr_at, device, amp, scaler, ema,
                     cfg.grad_clip, cfg.label_smoothing, cfg.channels_last,
-                    should_stop=lambda r=remaining, s=state.step: (
-                        state.step - s >= r or bool(budget and elapsed() >= budget)),
+                    should_stop=lambda r=remaining, s=state.step: should_stop(r, s),
                     skip=skip, log_every=cfg.log_every, on_batch=bar.update,
                     on_log=logger.log_step)
             except NonFiniteLoss as exc:
@@ -176,7 +213,7 @@ def fit(cfg: Config, model: nn.Module, data, device: torch.device, amp: str, run
                    "train_loss": train["loss"], "train_acc": train["acc"],
                    "val_loss": None, "val_acc": None}
             if data.val is not None:
-                val = evaluate(train_model, data.val, device, data.num_classes, amp,
+                val = evaluate(eval_model, data.val, device, data.num_classes, amp,
                                cfg.channels_last)
                 row.update(val_loss=val["loss"], val_acc=val["top1"])
                 if ema is not None:
@@ -199,9 +236,13 @@ def fit(cfg: Config, model: nn.Module, data, device: torch.device, amp: str, run
             if on_epoch_end is not None and is_main:
                 on_epoch_end(model, epoch + 1, state.step)
     train_time = elapsed()
+    in_sync = weights_in_sync(model)
+    if not in_sync:
+        raise UserError("the ranks ended with different weights; this is a bug, please report "
+                        "it with the command line")
 
     # final evaluation of the final weights; raw or EMA chosen on validation, never on test
-    candidates = {"raw": train_model}
+    candidates = {"raw": eval_model}
     if ema is not None:
         candidates["ema"] = ema.module
     val_scores = {}
@@ -215,9 +256,8 @@ def fit(cfg: Config, model: nn.Module, data, device: torch.device, amp: str, run
     if data.test is not None:
         test = evaluate(candidates[chosen], data.test, device, data.num_classes, amp,
                         cfg.channels_last, tta=cfg.tta)
-    if is_main:
-        final = checkpoint(epoch + 1 if last_train else start_epoch, 0, train_time)
-        save_checkpoint({**final, "eval_weights": chosen}, run_dir / "last.pt")
+    final = checkpoint(epoch + 1 if last_train else start_epoch, 0, train_time)  # all ranks
+    save("last.pt", {**final, "eval_weights": chosen})
     val = val_scores.get(chosen)
     summary = {
         "model": cfg.model, "dataset": cfg.dataset, **model_info,
@@ -226,10 +266,13 @@ def fit(cfg: Config, model: nn.Module, data, device: torch.device, amp: str, run
         "train_loss": last_train.get("loss"),
         "val_acc": val["top1"] if val else None, "val_loss": val["loss"] if val else None,
         "test_acc": test["top1"] if test else None, "test_loss": test["loss"] if test else None,
+        "val_images": val["count"] if val else 0, "test_images": test["count"] if test else 0,
         "test_top5": test["top5"] if test else None, "eval_weights": chosen, "tta": cfg.tta,
         "best_val_acc": best["val_acc"] if best["epoch"] > 0 else None,
         "best_epoch": best["epoch"] if best["epoch"] > 0 else None,
-        "device": str(device), "amp": amp, **data.info,
+        "device": str(device), "amp": amp, "world_size": dist_info.world_size,
+        "global_batch_size": cfg.batch_size * dist_info.world_size, "lr": base_lr,
+        "ranks_in_sync": in_sync, **data.info,
     }
     logger.write_summary(summary, to_dict(cfg))
     logger.print(result_table(summary))

@@ -5,8 +5,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+from .bars import suite_chart  # noqa: E402
 from .masks import mask_figure, mask_grid_figure, mask_maps  # noqa: E402
 from .plots import confusion_figure, save_figure, training_curves  # noqa: E402
 
 __all__ = ["confusion_figure", "mask_figure", "mask_grid_figure", "mask_maps", "save_figure",
-           "training_curves"]
+           "suite_chart", "training_curves"]

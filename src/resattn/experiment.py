@@ -1,0 +1,169 @@
+"""Experiment suites: lists of ordinary training runs defined as data (TOML), planned into run
+directories keyed by their resolved configuration, so finished runs are reused by any suite."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import statistics
+import sys
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from .config import FIELDS, Config, resolve, to_dict
+from .errors import UserError
+
+# keys that do not change what a run computes: two runs differing only here are the same run
+NEUTRAL_KEYS = {"out", "device", "workers", "data_dir", "download", "log_every", "viz_every",
+                "compile", "eval_batch_size"}
+
+
+@dataclass
+class Suite:
+    name: str
+    description: str
+    source: str
+    runs: list[dict[str, Any]]  # each: name, reference (or None), overrides
+
+
+@dataclass
+class PlannedRun:
+    suite_run: str
+    seed: int
+    reference: float | None
+    cfg: Config
+    run_dir: Path
+
+    def status(self) -> str:
+        if (self.run_dir / "summary.json").is_file():
+            return "done"
+        if (self.run_dir / "last.pt").is_file():
+            return "partial"
+        return "todo"
+
+
+def suite_names() -> list[str]:
+    return sorted(p.name[:-5] for p in resources.files("resattn.suites").iterdir()
+                  if p.name.endswith(".toml"))
+
+
+def load_suite(name_or_path: str) -> Suite:
+    """A shipped suite by name, or the user's own TOML file."""
+    path = Path(name_or_path)
+    if name_or_path in suite_names():
+        text = (resources.files("resattn.suites") / f"{name_or_path}.toml").read_text()
+        name = name_or_path
+    elif path.suffix == ".toml" and path.is_file():
+        text, name = path.read_text(), path.stem
+    else:
+        raise UserError(f"unknown suite {name_or_path!r}; shipped suites: "
+                        f"{', '.join(suite_names())}, or pass a .toml file")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"suite {name} is not valid TOML ({exc})") from None
+    unknown = set(data) - {"description", "source", "base", "runs"}
+    if unknown:
+        raise UserError(f"suite {name}: unknown top-level keys {', '.join(sorted(unknown))}")
+    base = data.get("base", {})
+    runs = []
+    for i, run in enumerate(data.get("runs", [])):
+        run = dict(run)
+        run_name = run.pop("name", f"run{i + 1}")
+        reference = run.pop("reference", None)
+        overrides = {**base, **run}
+        bad = sorted(set(overrides) - set(FIELDS))
+        if bad:
+            raise UserError(f"suite {name}, run {run_name}: unknown keys {', '.join(bad)}")
+        runs.append({"name": run_name, "reference": reference, "overrides": overrides})
+    if not runs:
+        raise UserError(f"suite {name} lists no [[runs]]")
+    return Suite(name, data.get("description", ""), data.get("source", ""), runs)
+
+
+def parse_budget(budget: str | None) -> dict[str, Any]:
+    """'seconds:600' -> time_budget 600; 'epochs:3' -> 3 epochs; None -> the recipe's own."""
+    if budget is None:
+        return {}
+    kind, _, value = budget.partition(":")
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if kind == "seconds" and number > 0:
+        return {"time_budget": number}
+    if kind == "epochs" and number >= 1 and number.is_integer():
+        return {"epochs": int(number)}
+    raise UserError(f"--budget {budget!r} is not valid; use seconds:N or epochs:N")
+
+
+def run_key(cfg: Config) -> str:
+    data = {k: v for k, v in to_dict(cfg).items() if k not in NEUTRAL_KEYS}
+    return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def plan(suite: Suite, out: Path, recipe: str | None, budget: dict[str, Any], seeds: int,
+         extra: dict[str, Any]) -> list[PlannedRun]:
+    runs = []
+    for run in suite.runs:
+        for seed in range(seeds):
+            cfg = resolve(recipe, None, {**run["overrides"], **budget, **extra, "seed": seed})
+            run_dir = out / "runs" / f"{cfg.model}-{run_key(cfg)}"
+            runs.append(PlannedRun(run["name"], seed, run["reference"], cfg, run_dir))
+    return runs
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def aggregate(suite: Suite, planned: list[PlannedRun]) -> list[dict[str, Any]]:
+    """Per suite run: errors (%) as mean and spread over seeds, time, epochs."""
+    rows = []
+    for run in suite.runs:
+        summaries = [json.loads((p.run_dir / "summary.json").read_text())
+                     for p in planned if p.suite_run == run["name"] and p.status() == "done"]
+        row = {"name": run["name"], "reference": run["reference"], "seeds": len(summaries)}
+        for key in ("test_acc", "val_acc", "train_acc"):
+            vals = [100 * (1 - s[key]) for s in summaries if s.get(key) is not None]
+            row[key.replace("_acc", "_error")] = _mean_std(vals) if vals else None
+        if summaries:
+            row["model"] = summaries[0]["model"]
+            row["train_time_s"] = statistics.fmean(s["train_time_s"] for s in summaries)
+            row["epochs"] = statistics.fmean(s["epochs"] for s in summaries)
+        rows.append(row)
+    return rows
+
+
+def _fmt(pair: tuple[float, float] | None) -> str:
+    if pair is None:
+        return "-"
+    mean, std = pair
+    return f"{mean:.2f}" if std == 0 or math.isnan(std) else f"{mean:.2f} ± {std:.2f}"
+
+
+def results_markdown(suite: Suite, rows: list[dict[str, Any]], header: dict[str, str]) -> str:
+    lines = [f"# {suite.name}: {suite.description}", ""]
+    lines += [f"- **{k}**: {v}" for k, v in header.items()]
+    lines += [f"- **reference column**: {suite.source}", "",
+              "| run | model | reference error % | test error % | val error % | train error % "
+              "| train time | epochs | seeds |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        ref = "-" if r["reference"] is None else f"{r['reference']:.2f}"
+        time_s = f"{r['train_time_s'] / 60:.1f} min" if "train_time_s" in r else "-"
+        epochs = f"{r['epochs']:.2f}" if "epochs" in r else "-"
+        lines.append(f"| {r['name']} | {r.get('model', '-')} | {ref} | {_fmt(r['test_error'])} "
+                     f"| {_fmt(r['val_error'])} | {_fmt(r['train_error'])} | {time_s} | "
+                     f"{epochs} | {r['seeds']} |")
+    lines += ["", "Errors are 100 - accuracy. Test error uses the final weights (raw or EMA, "
+              "chosen on validation); val error is on images held out of the training set; "
+              "train error is on the augmented batches of the last epoch."]
+    return "\n".join(lines) + "\n"

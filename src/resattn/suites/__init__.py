@@ -1,0 +1,1 @@
+"""Experiment suites shipped with the package (TOML): lists of ordinary training runs."""

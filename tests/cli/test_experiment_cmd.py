@@ -1,0 +1,123 @@
+"""`resattn experiment`: suites as data, planning, a tiny suite end to end with interruption."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from PIL import Image
+
+from resattn.errors import UserError
+from resattn.experiment import load_suite, parse_budget, plan, suite_names
+
+TINY = """
+description = "tiny test suite"
+source = "made-up references"
+
+[base]
+model = "attention56"
+train_subset = 192
+val_size = 128
+test_subset = 200
+batch_size = 64
+eval_batch_size = 200
+epochs = 2
+
+[[runs]]
+name = "arl"
+residual = "arl"
+reference = 50.0
+
+[[runs]]
+name = "nal"
+residual = "nal"
+reference = 55.0
+"""
+
+
+def test_shipped_suites_parse_and_plan(tmp_path):
+    assert {"arl-vs-nal", "attention-type", "mask-type", "label-noise", "depth",
+            "seed-table"} <= set(suite_names())
+    for name in suite_names():
+        suite = load_suite(name)
+        planned = plan(suite, tmp_path, "fast", parse_budget("epochs:1"), 1, {})
+        assert len(planned) == len(suite.runs)
+        assert all(p.cfg.epochs == 1 and p.cfg.iterations == 0 for p in planned)
+    arl = load_suite("arl-vs-nal")
+    refs = {r["name"]: r["reference"] for r in arl.runs}
+    assert refs["attention164-nal"] == 7.18 and refs["attention56-arl"] == 5.52
+    # the same configuration in two suites is one run directory
+    mixed = plan(load_suite("attention-type"), tmp_path, "fast", {}, 1, {})[0]
+    arl56 = plan(arl, tmp_path, "fast", {}, 1, {})[0]
+    assert mixed.run_dir == arl56.run_dir
+    depth = plan(load_suite("depth"), tmp_path, "fast", {}, 2, {})
+    assert len(depth) == 16 and {p.cfg.dataset for p in depth} == {"cifar10", "cifar100"}
+
+
+@pytest.mark.parametrize("budget", ["minutes:3", "seconds:-1", "epochs:1.5", "epochs"])
+def test_bad_budget(budget):
+    with pytest.raises(UserError, match="--budget"):
+        parse_budget(budget)
+
+
+def test_bad_suite_files(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[[runs]]\nname = 'x'\nlearning_rate = 1\n")
+    with pytest.raises(UserError, match="unknown keys learning_rate"):
+        load_suite(str(bad))
+    with pytest.raises(UserError, match="unknown suite 'nope'"):
+        load_suite("nope")
+
+
+def cli(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "resattn", *args], capture_output=True,
+                          text=True, timeout=600, **kw)
+
+
+def test_tiny_suite_end_to_end_with_interruption(cifar10_dir, tmp_path):
+    suite = tmp_path / "tiny.toml"
+    suite.write_text(TINY)
+    out = tmp_path / "exp"
+    common = ["experiment", str(suite), "--out", str(out), "--data-dir", str(cifar10_dir),
+              "--recipe", "fast", "--no-progress"]
+    dry = cli(*common, "--dry-run")
+    assert dry.returncode == 0 and dry.stdout.count("todo") == 2
+    # interrupt the suite during its second run
+    proc = subprocess.Popen([sys.executable, "-m", "resattn", *common, "--set", "log_every=1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    def second_run_under_way() -> bool:
+        dirs = list((out / "runs").iterdir()) if (out / "runs").exists() else []
+        done = [d for d in dirs if (d / "summary.json").exists()]
+        busy = [d for d in dirs if not (d / "summary.json").exists()
+                and (d / "metrics.jsonl").exists()]
+        return len(done) == 1 and len(busy) == 1
+
+    start = time.time()
+    while not second_run_under_way():
+        assert proc.poll() is None, proc.communicate()
+        assert time.time() - start < 300
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "rerun the same command" in stdout
+    status = cli(*common, "--set", "log_every=1", "--dry-run").stdout
+    assert status.count("done") == 1 and status.count("partial") == 1
+    # rerun: the finished run is reused, the interrupted one resumed
+    again = cli(*common, "--set", "log_every=1")
+    assert again.returncode == 0, again.stderr
+    assert ": done (" in again.stdout and ": partial (" in again.stdout
+    results = (out / "tiny" / "results.md").read_text()
+    assert "| arl | attention56 | 50.00 |" in results and "| nal | attention56 | 55.00 |" in results
+    rows = json.loads((out / "tiny" / "results.json").read_text())["rows"]
+    assert all(r["seeds"] == 1 and r["test_error"] is not None for r in rows)
+    with Image.open(out / "tiny" / "chart.png") as img:
+        assert img.format == "PNG" and img.size[0] >= 600
+    # every run is a normal run directory that evaluate accepts
+    run_dir = json.loads((out / "tiny" / "results.json").read_text())["runs"]["nal/seed0"]
+    ev = cli("evaluate", run_dir, "--data-dir", str(cifar10_dir), "--json")
+    assert ev.returncode == 0 and json.loads(ev.stdout)["images"] == 200

@@ -106,7 +106,11 @@ def parse_budget(budget: str | None) -> dict[str, Any]:
 
 
 def run_key(cfg: Config) -> str:
-    data = {k: v for k, v in to_dict(cfg).items() if k not in NEUTRAL_KEYS}
+    """Hash of the values that differ from the defaults (neutral keys aside), so a key added to
+    Config later, with a default, leaves existing run directories valid."""
+    defaults = to_dict(Config())
+    data = {k: v for k, v in to_dict(cfg).items()
+            if k not in NEUTRAL_KEYS and v != defaults[k]}
     return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()[:10]
 
 

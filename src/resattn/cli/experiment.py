@@ -93,10 +93,12 @@ def run(args: argparse.Namespace) -> int:
             return 130
     device = resolve_device(planned[0].cfg.device)
     rows = aggregate(suite, planned)
+    trained = sum(r.get("train_time_s", 0) * r["seeds"] for r in rows)
     header = {"recipe": args.recipe, "budget per run": args.budget or "the recipe's own",
               "seeds": str(args.seeds), "hardware": hardware(device),
               "date": time.strftime("%Y-%m-%d"),
-              "suite wall time this invocation": f"{(time.time() - start) / 60:.1f} min"}
+              "training time of all runs": f"{trained / 60:.1f} min",
+              "wall time of this invocation": f"{(time.time() - start) / 60:.1f} min"}
     if extra:
         header["overrides"] = ", ".join(f"{k}={v}" for k, v in sorted(extra.items())
                                         if k != "data_dir")

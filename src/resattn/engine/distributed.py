@@ -80,6 +80,16 @@ def gather_objects(obj: Any) -> list[Any]:
 
 
 @torch.no_grad()
+def sync_buffers(model: nn.Module) -> None:
+    """Give every rank rank 0's buffers (BatchNorm running statistics). DDP broadcasts them at
+    the start of each training forward, so after the last step each rank holds the statistics
+    of its own last batch: evaluation and checkpoints must all see the same ones."""
+    if is_distributed():
+        for buf in model.buffers():
+            dist.broadcast(buf, src=0)
+
+
+@torch.no_grad()
 def weights_in_sync(model: nn.Module) -> bool:
     """True when every rank holds bit-identical parameters and buffers."""
     if not is_distributed():

@@ -18,7 +18,7 @@ from ..config import Config, to_dict
 from ..data.loader import derive_seed
 from ..errors import UserError
 from .checkpoint import rng_state, save_checkpoint, set_rng_state
-from .distributed import DistInfo, all_reduce, gather_objects, weights_in_sync
+from .distributed import DistInfo, all_reduce, gather_objects, sync_buffers, weights_in_sync
 from .ema import ModelEMA
 from .logger import RunLogger, result_table
 from .loop import NonFiniteLoss, StepState, evaluate, train_one_epoch
@@ -92,6 +92,8 @@ def fit(cfg: Config, model: nn.Module, data, device: torch.device, amp: str, run
     dist_info = dist_info or DistInfo()
     is_main = dist_info.is_main
     if cfg.sync_bn and dist_info.enabled:
+        if device.type != "cuda":
+            raise UserError("--sync-bn needs CUDA devices (SyncBatchNorm); drop it on the CPU")
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model.to(device)
     if cfg.channels_last:
@@ -205,6 +207,9 @@ def fit(cfg: Config, model: nn.Module, data, device: torch.device, amp: str, run
             finally:
                 bar.close()
             skip = 0
+            sync_buffers(model)  # every rank evaluates and saves rank 0's BN statistics
+            if ema is not None:
+                sync_buffers(ema.module)
             if state.stop_requested:
                 path = save("last.pt", checkpoint(epoch, state.batch, elapsed()))
                 raise Interrupted(path)

@@ -26,6 +26,7 @@ test_subset = 200
 batch_size = 64
 eval_batch_size = 200
 epochs = 2
+warmup = 0.5
 
 [[runs]]
 name = "arl"

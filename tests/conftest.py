@@ -18,7 +18,7 @@ def cifar10_dir(tmp_path_factory) -> Path:
     """Folder holding the six official CIFAR-10 binary files, verified by MD5."""
     env = os.environ.get("RESATTN_TEST_CIFAR10")
     if env and (Path(env) / "data_batch_1.bin").is_file():
-        return Path(env)
+        return Path(env).resolve()  # tests change directories (the notebook kernel does)
     if SHARED_TOOL.is_file():
         dest = tmp_path_factory.mktemp("cifar10")
         out = subprocess.run([sys.executable, str(SHARED_TOOL), str(dest)], check=True,

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import torch
 
-from .dataset import ImageSet
-
 
 def stratified_indices(labels: torch.Tensor, count: int, seed: int) -> tuple[torch.Tensor,
                                                                               torch.Tensor]:
@@ -33,24 +31,6 @@ def stratified_indices(labels: torch.Tensor, count: int, seed: int) -> tuple[tor
     mask = torch.zeros(n, dtype=torch.bool)
     mask[torch.cat(chosen)] = True
     return torch.nonzero(~mask).flatten(), torch.nonzero(mask).flatten()
-
-
-def split_train_val(train: ImageSet, val_size: int, seed: int) -> tuple[ImageSet, ImageSet | None]:
-    """Hold `val_size` images out of the training set (stratified, seeded, disjoint)."""
-    if val_size == 0:
-        return train, None
-    if not 0 < val_size < len(train):
-        raise ValueError(f"val_size={val_size} is not valid; choose 0..{len(train) - 1}")
-    rest, held = stratified_indices(train.labels, val_size, seed)
-    return train.subset(rest), train.subset(held)
-
-
-def train_subset(train: ImageSet, size: int, seed: int) -> ImageSet:
-    """A seeded, stratified subset of `size` training images (quick looks and tests)."""
-    if not 0 < size <= len(train):
-        raise ValueError(f"train_subset={size} is not valid; choose 1..{len(train)}")
-    _, chosen = stratified_indices(train.labels, size, seed)
-    return train.subset(chosen)
 
 
 def add_label_noise(labels: torch.Tensor, fraction: float, num_classes: int,

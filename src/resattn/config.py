@@ -82,6 +82,8 @@ class Config:
     tta: bool = False  # flip test-time augmentation in the final evaluation
     log_every: int = 50  # steps between TensorBoard step scalars and progress-bar refreshes
     viz_every: int = 0  # epochs between attention-mask grids in TensorBoard; 0 = off
+    monitor_test: bool = False  # test accuracy after every epoch, off the clock, for
+    # time-to-accuracy curves; never used to choose weights
 
 
 SECTIONS: dict[str, tuple[str, ...]] = {
@@ -96,7 +98,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "schedule": ("schedule", "epochs", "iterations", "warmup", "milestones", "milestone_unit",
                  "gamma"),
     "train": ("seed", "device", "amp", "channels_last", "compile", "out", "time_budget",
-              "eval_batch_size", "tta", "log_every", "viz_every"),
+              "eval_batch_size", "tta", "log_every", "viz_every", "monitor_test"),
 }
 FIELDS = {f.name: f for f in fields(Config)}
 assert sorted(k for keys in SECTIONS.values() for k in keys) == sorted(FIELDS)

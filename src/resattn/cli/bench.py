@@ -1,5 +1,5 @@
 """`resattn bench MODEL`: parameters, FLOPs, training and inference throughput and peak memory,
-with and without channels-last, bf16 autocast and torch.compile."""
+with and without channels-last, bf16 autocast and torch.compile, beside the compute floor."""
 
 from __future__ import annotations
 
@@ -14,30 +14,42 @@ from ..errors import UserError
 from ..models import count_flops, count_params, create_model, get_spec, list_models
 from .common import cpu_has_native_bf16, resolve_device
 
-VARIANTS = {  # name: (amp, channels_last)
-    "fp32": ("off", False),
-    "fp32+cl": ("off", True),
-    "bf16": ("bf16", False),
-    "bf16+cl": ("bf16", True),
+VARIANTS = {  # name: (amp, channels_last, compile)
+    "fp32": ("off", False, False),
+    "fp32+cl": ("off", True, False),
+    "bf16": ("bf16", False, False),
+    "bf16+cl": ("bf16", True, False),
+    "fp32+cl+compile": ("off", True, True),
+    "bf16+cl+compile": ("bf16", True, True),
 }
+DEFAULT_VARIANTS = ["fp32", "fp32+cl", "bf16", "bf16+cl"]
+# dense bf16 matrix rate (FLOP/s, no sparsity) of GPUs by name, from the vendors' datasheets
+PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "L4": 121e12}
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p = sub.add_parser(name, help="benchmark a model's speed and memory",
                        description="Parameters, forward FLOPs, training and inference "
-                                   "throughput and peak memory on the current device. Each "
-                                   "variant runs in a fresh process, so peak memory is its own.")
+                                   "throughput and peak memory on the current device, beside "
+                                   "the floor set by the device's bf16 matrix rate.")
     p.add_argument("model", help=f"one of: {', '.join(list_models())}")
-    p.add_argument("--batch-size", type=int, default=64, help="training batch")
-    p.add_argument("--inference-batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=int, nargs="+", default=[64], help="training batches")
+    p.add_argument("--inference-batch-size", type=int, nargs="+", default=[256])
     p.add_argument("--input-size", type=int, default=None, help="default: the model's own")
     p.add_argument("--device", default="auto")
-    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    p.add_argument("--variants", nargs="+", default=DEFAULT_VARIANTS, choices=list(VARIANTS))
     p.add_argument("--compile", action="store_true",
                    help="also measure each variant under torch.compile (slow to start)")
     p.add_argument("--modes", nargs="+", default=["train", "inference"],
                    choices=["train", "inference"])
     p.add_argument("--seconds", type=float, default=5.0, help="timed seconds per measurement")
+    p.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=None,
+                   help="each measurement in a fresh process (default on the CPU, where peak "
+                        "memory is the process's peak RSS; on CUDA the allocator's peak is "
+                        "reset between measurements in one process)")
+    p.add_argument("--peak-tflops", type=float, default=None,
+                   help="the device's dense bf16 rate for the floor column (default: known "
+                        "GPUs by name)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(command=name)
 
@@ -59,30 +71,69 @@ def run_isolated(kwargs: dict) -> dict:
     return {**kwargs, **result}
 
 
+def run_here(kwargs: dict) -> dict:
+    try:
+        result = measure(**kwargs)
+    except Exception as exc:  # reported in the table, not a crash of the whole benchmark
+        result = {"error": f"{type(exc).__name__}: {exc}"}
+    finally:
+        torch._dynamo.reset()  # no compiled graph or guard outlives its measurement
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    return {**kwargs, **result}
+
+
+def peak_rate(device: torch.device, given: float | None) -> float | None:
+    """FLOP/s of dense bf16 matrix work, for the floor: --peak-tflops, else known GPUs."""
+    if given is not None:
+        return given * 1e12
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((rate for key, rate in PEAK_BF16.items() if key in name), None)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.model not in list_models():
         raise UserError(f"unknown model {args.model!r}; valid models: {', '.join(list_models())}")
-    if min(args.batch_size, args.inference_batch_size) < 1:
+    if min(args.batch_size + args.inference_batch_size) < 1:
         raise UserError("batch sizes must be >= 1")
+    if args.peak_tflops is not None and args.peak_tflops <= 0:
+        raise UserError("--peak-tflops must be > 0")
     device = resolve_device(args.device)
     size = args.input_size or get_spec(args.model).input_size
     with torch.device("meta"):
         model = create_model(args.model)
-    header = {"model": args.model, "params": count_params(model),
-              "flops": count_flops(model, size), "input_size": size, "device": str(device),
-              "threads": torch.get_num_threads(),
-              "cpu_native_bf16": cpu_has_native_bf16() if device.type == "cpu" else None}
+    macs = count_flops(model, size)  # multiply-accumulates of one forward pass
+    rate = peak_rate(device, args.peak_tflops)
+    header = {"model": args.model, "params": count_params(model), "flops": macs,
+              "input_size": size, "device": str(device),
+              "device_name": torch.cuda.get_device_name(device) if device.type == "cuda"
+              else None,
+              "threads": torch.get_num_threads(), "torch": torch.__version__,
+              "cpu_native_bf16": cpu_has_native_bf16() if device.type == "cpu" else None,
+              "peak_flops": rate}
+    isolate = args.isolate if args.isolate is not None else device.type != "cuda"
+    variants = list(args.variants)
+    if args.compile:
+        variants += [v + "+compile" for v in variants
+                     if not v.endswith("+compile") and v + "+compile" in VARIANTS]
     rows = []
     for mode in args.modes:
-        batch = args.batch_size if mode == "train" else args.inference_batch_size
-        for variant in args.variants:
-            for compiled in ([False, True] if args.compile else [False]):
-                amp, cl = VARIANTS[variant]
-                row = run_isolated(dict(name=args.model, mode=mode, batch_size=batch,
-                                        input_size=size, device=str(device), amp=amp,
-                                        channels_last=cl, compile=compiled,
-                                        seconds=args.seconds))
-                row["variant"] = variant + ("+compile" if compiled else "")
+        batches = args.batch_size if mode == "train" else args.inference_batch_size
+        for batch in batches:
+            for variant in variants:
+                amp, cl, compiled = VARIANTS[variant]
+                kwargs = dict(name=args.model, mode=mode, batch_size=batch, input_size=size,
+                              device=str(device), amp=amp, channels_last=cl, compile=compiled,
+                              seconds=args.seconds)
+                row = run_isolated(kwargs) if isolate else run_here(kwargs)
+                row["variant"] = variant
+                if rate and "error" not in row:
+                    # a training step is ~3 forward passes of work (forward, two for backward)
+                    work = 2 * macs * (3 if mode == "train" else 1)
+                    row["floor_images_per_s"] = rate / work
+                    row["fraction_of_floor"] = row["images_per_s"] / row["floor_images_per_s"]
                 rows.append(row)
                 if not args.json:
                     _print_row(row)
@@ -90,14 +141,20 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({**header, "results": rows}, indent=2))
     else:
         print(f"{args.model}: {header['params'] / 1e6:.2f}M params, "
-              f"{header['flops'] / 1e9:.3f} GFLOPs at {size}x{size}, {device}, "
-              f"{header['threads']} threads")
+              f"{macs / 1e9:.3f} GMACs at {size}x{size}, {header['device_name'] or device}, "
+              f"{header['threads']} threads, torch {torch.__version__}")
     return 0
 
 
 def _print_row(row: dict) -> None:
     if "error" in row:
-        print(f"{row['mode']:>9}  {row['variant']:<18}  failed: {row['error']}")
+        print(f"{row['mode']:>9}  {row['variant']:<18}  batch {row['batch_size']:>4}  "
+              f"failed: {row['error']}")
         return
+    floor = ""
+    if "floor_images_per_s" in row:
+        floor = (f"  floor {row['floor_images_per_s']:9.0f} img/s "
+                 f"({row['fraction_of_floor']:.1%} of it)")
     print(f"{row['mode']:>9}  {row['variant']:<18}  batch {row['batch_size']:>4}  "
-          f"{row['images_per_s']:9.1f} img/s  peak {row['peak_memory_mb']:8.0f} MB", flush=True)
+          f"{row['images_per_s']:9.1f} img/s  peak {row['peak_memory_mb']:8.0f} MB  "
+          f"first step {row['first_step_s']:6.1f} s{floor}", flush=True)

@@ -20,7 +20,7 @@ from .data import add_data_args
 # flags that may differ from the checkpoint's configuration when resuming
 RESUMABLE = {"epochs", "iterations", "time_budget", "device", "workers", "data_dir",
              "sync_bn", "lr_scaling",
-             "eval_batch_size", "log_every", "compile", "download", "viz_every"}
+             "eval_batch_size", "log_every", "compile", "download", "viz_every", "monitor_test"}
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
@@ -92,6 +92,9 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     g.add_argument("--viz-every", type=int, default=None, metavar="N",
                    help="attention masks of 8 fixed validation images to TensorBoard every N "
                         "epochs")
+    g.add_argument("--monitor-test", action=argparse.BooleanOptionalAction, default=None,
+                   help="evaluate the test set after every epoch (off the training clock) and "
+                        "log test_acc, for time-to-accuracy curves; never used to pick weights")
     g.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(command=name)
 
@@ -148,6 +151,8 @@ def train_config(cfg: Config, run_dir: Path | None = None, resume: dict | None =
     if dist_info.enabled and device.type == "cuda":
         device = torch.device("cuda", dist_info.local_rank)
     amp = resolve_amp(cfg.amp, device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest kernels once
     seed_everything(cfg.seed)  # the same on every rank: identical initial weights
     if dist_info.enabled and not dist_info.is_main:
         barrier()  # rank 0 downloads and verifies first

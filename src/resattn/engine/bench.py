@@ -43,6 +43,8 @@ def measure(name: str, mode: str, batch_size: int, input_size: int, device: str,
     """images/s of a training step (forward, backward, SGD) or of fast inference (BN folded,
     inference_mode) with the given precision, memory format and compilation."""
     dev = torch.device(device)
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # as `resattn train` does on CUDA
     torch.manual_seed(0)
     model = create_model(name).to(dev)
     x = torch.randn(batch_size, 3, input_size, input_size, device=dev)
@@ -72,7 +74,12 @@ def measure(name: str, mode: str, batch_size: int, input_size: int, device: str,
             loss.backward()
             opt.step()
 
+    first = time.perf_counter()
+    step()  # the first step pays for compilation (and cuDNN's algorithm search)
+    _sync(dev)
+    first_step_s = time.perf_counter() - first
     per_step = _timed(step, dev, warmup + (2 if compile else 0), seconds, min_steps)
     return {"model": name, "mode": mode, "batch_size": batch_size, "input_size": input_size,
+            "first_step_s": first_step_s,
             "device": str(dev), "amp": amp, "channels_last": channels_last, "compile": compile,
             "images_per_s": batch_size / per_step, "peak_memory_mb": peak_memory_mb(dev)}

@@ -63,7 +63,7 @@ class RunLogger:
             for key, value in row.items():
                 if key in ("epoch", "step") or not isinstance(value, (int, float)):
                     continue
-                group = key.split("_")[0] if key.split("_")[0] in ("train", "val", "ema") \
+                group = key.split("_")[0] if key.split("_")[0] in ("train", "val", "ema", "test") \
                     else "misc"
                 self.writer.add_scalar(f"{group}/{key}", value, step)
             self.writer.flush()
@@ -73,7 +73,12 @@ class RunLogger:
             parts.append(f"val loss {row['val_loss']:.4f} acc {row['val_acc']:.2%}")
         if row.get("ema_val_acc") is not None:
             parts.append(f"ema val acc {row['ema_val_acc']:.2%}")
-        parts.append(f"{row['images_per_s']:.0f} img/s {row['epoch_s']:.0f}s")
+        if row.get("test_acc") is not None:
+            ema = row.get("ema_test_acc")
+            parts.append(f"test acc {row['test_acc']:.2%}" +
+                         (f" (ema {ema:.2%})" if ema is not None else ""))
+        parts.append(f"{row['images_per_s']:.0f} img/s {row['epoch_s']:.0f}s "
+                     f"(total {row.get('elapsed_s', 0):.0f}s)")
         self.print(" | ".join(parts))
 
     def log_step(self, values: dict[str, Any]) -> None:

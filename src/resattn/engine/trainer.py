@@ -116,8 +116,10 @@ def fit(cfg: Config, model: nn.Module, data, device: torch.device, amp: str, run
         torch.manual_seed(derive_seed(cfg.seed, dist_info.rank, 3))
     if cfg.compile:
         train_model = torch.compile(train_model)
-    # evaluation runs outside DDP: shards may differ by one batch, and no collective may wait
-    eval_model = model if dist_info.enabled else train_model
+    # evaluation runs on the plain module: outside DDP (shards may differ by one batch, and no
+    # collective may wait) and outside torch.compile (eval mode and the last partial batch would
+    # each cost a recompilation longer than the evaluation itself)
+    eval_model = model
 
     state = StepState()
     start_epoch, skip, elapsed_before, best = 0, 0, 0.0, {"val_acc": -1.0, "epoch": -1}
@@ -140,9 +142,10 @@ def fit(cfg: Config, model: nn.Module, data, device: torch.device, amp: str, run
 
     budget = cfg.time_budget
     t0 = time.perf_counter()
+    off_clock = [0.0]  # seconds of --monitor-test evaluation, not counted as training time
 
     def elapsed() -> float:
-        local = elapsed_before + time.perf_counter() - t0
+        local = elapsed_before + time.perf_counter() - t0 - off_clock[0]
         if budget and dist_info.enabled:  # one clock for all ranks: the same lr, the same stop
             return float(all_reduce(torch.tensor([local], device=device), "max")[0])
         return local
@@ -225,6 +228,15 @@ def fit(cfg: Config, model: nn.Module, data, device: torch.device, amp: str, run
                     ev = evaluate(ema.module, data.val, device, data.num_classes, amp,
                                   cfg.channels_last)
                     row.update(ema_val_loss=ev["loss"], ema_val_acc=ev["top1"])
+            if cfg.monitor_test and data.test is not None:
+                paused = time.perf_counter()
+                row["test_acc"] = evaluate(eval_model, data.test, device, data.num_classes, amp,
+                                           cfg.channels_last)["top1"]
+                if ema is not None:
+                    row["ema_test_acc"] = evaluate(ema.module, data.test, device,
+                                                   data.num_classes, amp,
+                                                   cfg.channels_last)["top1"]
+                off_clock[0] += time.perf_counter() - paused
             row.update(images_per_s=train["images_per_s"], epoch_s=train["seconds"],
                        elapsed_s=elapsed())
             score = max(row["val_acc"] or 0.0, row.get("ema_val_acc") or 0.0)

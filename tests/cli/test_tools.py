@@ -34,22 +34,31 @@ def png_bomb(path: Path, side: int = 30000) -> Path:
 
 
 @pytest.fixture(scope="module")
-def test_pngs(cifar10_dir, tmp_path_factory) -> tuple[Path, list[int]]:
-    """The first 40 CIFAR-10 test images as PNG files, with their labels."""
+def test_pngs(cifar10_dir, tmp_path_factory) -> Path:
+    """The first 4 CIFAR-10 test images as PNG files."""
     folder = tmp_path_factory.mktemp("pngs")
     _, test = load_cifar("cifar10", cifar10_dir)
-    for i in range(40):
+    for i in range(4):
         Image.fromarray(test.images[i].permute(1, 2, 0).numpy()).save(folder / f"{i:03d}.png")
-    return folder, test.labels[:40].tolist()
+    return folder
 
 
-def test_predict_agrees_with_evaluate(small_run, cifar10_dir, test_pngs, tmp_path):
-    folder, _ = test_pngs
+def test_predict_agrees_with_evaluate(small_run, cifar10_dir, tmp_path):
+    # evaluate's predictions name their images (positions in the test batch), so the same
+    # images written as PNG files can be given to predict
     preds = tmp_path / "preds.json"
     ev = cli("evaluate", str(small_run / "last.pt"), "--data-dir", str(cifar10_dir), "--amp",
              "off", "--save-predictions", str(preds), "--json")
     assert ev.returncode == 0, ev.stderr
-    expected = json.loads(preds.read_text())["predictions"][:40]
+    saved = json.loads(preds.read_text())
+    assert len(saved["images"]) == len(saved["predictions"]) == 500
+    _, test = load_cifar("cifar10", cifar10_dir)
+    folder = tmp_path / "pngs"
+    folder.mkdir()
+    for pos, i in enumerate(saved["images"][:40]):
+        assert int(test.labels[i]) in range(10)
+        Image.fromarray(test.images[i].permute(1, 2, 0).numpy()).save(folder / f"{pos:03d}.png")
+    expected = saved["predictions"][:40]
     pr = cli("predict", str(small_run / "last.pt"), str(folder), "--amp", "off", "--json",
              "--topk", "3")
     assert pr.returncode == 0, pr.stderr
@@ -94,7 +103,7 @@ def test_predict_every_image_kind_and_bad_files(small_run, tmp_path):
 
 
 def test_visualize_writes_one_png_per_image(small_run, test_pngs, tmp_path):
-    folder, _ = test_pngs
+    folder = test_pngs
     out = tmp_path / "viz"
     proc = cli("visualize", str(small_run), str(folder / "000.png"), str(folder / "001.png"),
                "--out", str(out))

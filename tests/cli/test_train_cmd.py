@@ -15,6 +15,7 @@ import torch
 from conftest import SMALL_RUN as SMALL
 
 from resattn.cli import main
+from resattn.cli.common import cpu_has_native_bf16
 
 
 def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -40,23 +41,26 @@ def assert_same_weights(a: Path, b: Path) -> None:
 
 
 def test_short_run_learns_and_writes_its_run_directory(cifar10_dir, tmp_path, capsys):
+    # no wall-clock limit here: speed is checked by benchmarks/cpu_short_run.sh
     out = tmp_path / "runs"
     code = main(["train", "--model", "attention56", "--data-dir", str(cifar10_dir),
-                 "--train-subset", "5000", "--val-size", "1000", "--epochs", "4",
-                 "--batch-size", "64", "--schedule", "onecycle", "--lr", "0.2", "--warmup",
-                 "0.5", "--label-smoothing", "0.1", "--out", str(out), "--no-progress"])
+                 "--train-subset", "2000", "--val-size", "500", "--test-subset", "1000",
+                 "--epochs", "3", "--batch-size", "64", "--schedule", "onecycle", "--lr", "0.2",
+                 "--warmup", "0.5", "--label-smoothing", "0.1", "--out", str(out),
+                 "--no-progress"])
     assert code == 0
     run = only_run_dir(out)
     assert run.name.endswith("_attention56_cifar10")
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["val_acc"] >= 0.40, summary  # chance is 0.10
-    assert summary["train_time_s"] < 120
+    assert summary["val_acc"] >= 0.25, summary  # chance is 0.10 (+-1.3% over 500 images)
     for key in ("model", "dataset", "params", "flops", "epochs", "steps", "train_time_s",
                 "train_acc", "train_loss", "val_acc", "val_loss", "test_acc", "test_loss"):
         assert summary[key] is not None, key
-    assert summary["steps"] == 4 * (5000 // 64) and summary["params"] == 1030810
+    assert summary["steps"] == 3 * (2000 // 64) and summary["params"] == 1030810
+    assert summary["test_images"] == 1000 and summary["val_images"] == 500
+    assert summary["amp"] == ("bf16" if cpu_has_native_bf16() else "off")  # --amp auto
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
     assert {"epoch", "step", "lr", "train_loss", "train_acc", "val_loss", "val_acc",
             "images_per_s", "epoch_s"} <= set(rows[0])
     assert (run / "config.toml").read_text().count("[optim]") == 1
@@ -76,13 +80,13 @@ def test_short_run_learns_and_writes_its_run_directory(cifar10_dir, tmp_path, ca
     assert main(["evaluate", str(run / "last.pt"), "--data-dir", str(cifar10_dir),
                  "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["images"] == 10000
+    assert result["images"] == 1000  # the run's own test subset
     assert result["top1"] == pytest.approx(summary["test_acc"], abs=1e-9)
     assert len(result["per_class"]) == 10 and result["top5"] >= result["top1"]
     assert main(["evaluate", str(run), "--split", "val", "--data-dir", str(cifar10_dir),
                  "--json", "--tta"]) == 0
     val = json.loads(capsys.readouterr().out)
-    assert val["images"] == 1000 and val["tta"] is True
+    assert val["images"] == 500 and val["tta"] is True
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 
 import numpy as np
@@ -31,7 +32,11 @@ def resolve_device(name: str) -> torch.device:
 def cpu_has_native_bf16() -> bool:
     """True only where the CPU computes bf16 in hardware: AVX512-BF16 or AMX tiles.
     oneDNN's own "bf16 supported" is true on any AVX512 CPU and then emulates bf16, slower than
-    fp32 (measured on a 2-core Xeon with AVX512-VNNI but no AVX512-BF16), so it is not used."""
+    fp32 (measured on a 2-core Xeon with AVX512-VNNI but no AVX512-BF16), so it is not used.
+    RESATTN_CPU_BF16=1 or 0 overrides the detection (e.g. a VM that hides CPU flags)."""
+    forced = os.environ.get("RESATTN_CPU_BF16", "").strip()
+    if forced in ("0", "1"):
+        return forced == "1"
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     try:
         return any(bool(getattr(torch.cpu, name)()) for name in checks

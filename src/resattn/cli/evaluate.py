@@ -61,9 +61,19 @@ def run(args: argparse.Namespace) -> int:
     metrics = evaluate(model, loader, device, len(ckpt["classes"]), amp, cfg.channels_last,
                        tta=args.tta, return_predictions=args.save_predictions is not None)
     if args.save_predictions:
+        # which image each prediction is: its position in the dataset's own files (CIFAR: the
+        # test batch, or the training batches for val), or its path (image folders)
+        data_set = getattr(loader, "data", None)
+        if data_set is not None and getattr(data_set, "index", None) is not None:
+            images = data_set.index.tolist()
+        else:
+            split = getattr(getattr(loader, "dataset", None), "split", None)
+            images = [str(p) for p in split.paths] if split is not None else []
+        if len(images) != len(metrics["predictions"]):
+            images = None  # unreadable files were dropped: positions no longer line up
         Path(args.save_predictions).write_text(json.dumps(
             {"split": args.split, "classes": ckpt["classes"],
-             "predictions": metrics["predictions"]}) + "\n")
+             "predictions": metrics["predictions"], "images": images}) + "\n")
     classes = ckpt["classes"]
     if args.confusion:
         from ..viz import confusion_figure, save_figure

@@ -177,3 +177,30 @@ def test_bench_runs_and_reports(capsys):
         ("train", "fp32"), ("train", "bf16+cl"), ("inference", "fp32"),
         ("inference", "bf16+cl")]
     assert all(r["images_per_s"] > 0 and r["peak_memory_mb"] > 0 for r in doc["results"])
+
+
+def test_predict_and_evaluate_int8(small_run, cifar10_dir, test_pngs):
+    pr = cli("predict", str(small_run), str(test_pngs), "--int8", "--calibration-images", "64",
+             "--topk", "10",
+             "--data-dir", str(cifar10_dir), "--json")
+    assert pr.returncode == 0, pr.stderr
+    doc = json.loads(pr.stdout)
+    assert doc["precision"] == "int8" and doc["calibration_images"] == 64
+    assert doc["calibration_source"] == "cifar10 training split"
+    assert len(doc["predictions"]) == 4
+    assert all(abs(sum(t["prob"] for t in p["top"]) - 1) < 1e-3 for p in doc["predictions"])
+    ev = cli("evaluate", str(small_run), "--int8", "--calibration-images", "64", "--data-dir",
+             str(cifar10_dir), "--json")
+    assert ev.returncode == 0, ev.stderr
+    assert json.loads(ev.stdout)["precision"] == "int8"
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--int8", "--calibration-images", "1"], "int8 calibration needs at least 2 images"),
+    (["--int8", "--device", "cuda"], "no CUDA device is available"),
+])
+def test_int8_bad_input_is_one_line_error(small_run, test_pngs, args, message):
+    proc = cli("predict", str(small_run), str(test_pngs), *args)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0]

@@ -125,3 +125,52 @@ def model_from_checkpoint(ckpt: dict, weights: str = "auto") -> tuple[torch.nn.M
         raise UserError(f"the checkpoint's weights do not fit {cfg.model}; "
                         "the file is damaged or from another version") from None
     return model.eval(), cfg
+
+
+CALIBRATION_IMAGES = 512
+
+def add_int8_args(p) -> None:
+    """--int8 and its calibration flags, shared by predict and evaluate."""
+    g = p.add_argument_group("int8 (CPU)")
+    g.add_argument("--int8", action="store_true",
+                   help="post-training static int8 quantization (x86 CPUs; fastest where bf16 "
+                        "is not native), calibrated on training images of the run's dataset")
+    g.add_argument("--calibration-images", type=int, default=CALIBRATION_IMAGES,
+                   help="training images observed for the int8 activation ranges")
+
+
+def int8_model(model: torch.nn.Module, cfg: Config, ckpt: dict, images: int = CALIBRATION_IMAGES,
+               seed: int = 0) -> tuple[torch.nn.Module, dict]:
+    """The int8 CPU inference model of a checkpoint, calibrated on `images` training images of
+    the checkpoint's own dataset (seeded draw, the evaluation geometry, the checkpoint's
+    normalisation). Returns (model, a record of the calibration for the output)."""
+    from ..data.augment import normalize
+    from ..data.folder import FolderDataset
+    from ..models import QuantizationError, quantize_int8
+
+    if images < 2:
+        raise UserError(f"--calibration-images {images} is not valid; int8 calibration needs at "
+                        "least 2 images (default 512)")
+    try:
+        data = load_data(cfg, torch.device("cpu"), progress=False)
+    except UserError as exc:
+        raise UserError(f"--int8 calibrates on the training images of {cfg.dataset}, which "
+                        f"could not be loaded ({exc}); pass --data-dir") from None
+    g = torch.Generator().manual_seed(seed)
+    train = data.train
+    if hasattr(train, "data"):  # CIFAR: the split is one uint8 tensor
+        index = torch.randperm(len(train.data), generator=g)[:images]
+        batch = train.data.images[index]
+    else:  # image folder: decoded with the evaluation geometry, no augmentation
+        ds = FolderDataset(train.dataset.split, data.input_size, train=False)
+        index = torch.randperm(len(ds), generator=g)[:images]
+        batch = torch.stack([ds[int(i)][0] for i in index])
+    calibration = normalize(batch, ckpt["mean"], ckpt["std"])
+    try:
+        quantized = quantize_int8(model, calibration)
+    except QuantizationError as exc:
+        raise UserError(f"--int8: {exc}") from None
+    record = {"precision": "int8", "calibration_images": len(calibration),
+              "calibration_source": f"{cfg.dataset} training split", "calibration_seed": seed,
+              "backend": "x86 (FX graph mode, static)"}
+    return quantized, record

@@ -12,7 +12,14 @@ from ..data import BatchTransform
 from ..engine.checkpoint import load_checkpoint
 from ..engine.loop import evaluate
 from ..errors import UserError
-from .common import load_data, model_from_checkpoint, resolve_amp, resolve_device
+from .common import (
+    add_int8_args,
+    int8_model,
+    load_data,
+    model_from_checkpoint,
+    resolve_amp,
+    resolve_device,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
@@ -33,6 +40,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                    help="also draw the confusion matrix into this PNG")
     p.add_argument("--save-predictions", default=None, metavar="FILE.json",
                    help="write the predicted class index of every image, in split order")
+    add_int8_args(p)
     p.set_defaults(command=name)
 
 
@@ -55,10 +63,18 @@ def run(args: argparse.Namespace) -> int:
     # the checkpoint's own normalisation, exactly as in training
     loader.transform = BatchTransform(loader.transform.cfg, ckpt["mean"], ckpt["std"],
                                       len(ckpt["classes"])).to(device)
-    model.to(device)
-    if cfg.channels_last:  # the run's own memory format: the same kernels, the same numbers
-        model.to(memory_format=torch.channels_last)
-    metrics = evaluate(model, loader, device, len(ckpt["classes"]), amp, cfg.channels_last,
+    precision = {"precision": amp if amp != "off" else "fp32"}
+    channels_last = cfg.channels_last
+    if args.int8:
+        if device.type != "cpu":
+            raise UserError("--int8 runs on the CPU; add --device cpu")
+        model, precision = int8_model(model, cfg, ckpt, args.calibration_images)
+        amp, channels_last = "off", False
+    else:
+        model.to(device)
+        if channels_last:  # the run's own memory format: the same kernels, the same numbers
+            model.to(memory_format=torch.channels_last)
+    metrics = evaluate(model, loader, device, len(ckpt["classes"]), amp, channels_last,
                        tta=args.tta, return_predictions=args.save_predictions is not None)
     if args.save_predictions:
         # which image each prediction is: its position in the dataset's own files (CIFAR: the
@@ -83,14 +99,15 @@ def run(args: argparse.Namespace) -> int:
                     args.confusion)
     result = {"checkpoint": str(args.checkpoint), "model": cfg.model, "split": args.split,
               "images": metrics["count"], "loss": metrics["loss"], "top1": metrics["top1"],
-              "top5": metrics["top5"], "tta": args.tta,
+              "top5": metrics["top5"], "tta": args.tta, **precision,
               "per_class": dict(zip(classes, metrics["per_class"])),
               "confusion": metrics["confusion"]}
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
     print(f"{cfg.model} on {cfg.dataset} {args.split} ({metrics['count']} images"
-          f"{', flip TTA' if args.tta else ''}): loss {metrics['loss']:.4f}, "
+          f"{', flip TTA' if args.tta else ''}, {precision['precision']}): "
+          f"loss {metrics['loss']:.4f}, "
           f"top-1 {metrics['top1']:.2%}, top-5 {metrics['top5']:.2%}")
     width = max(len(c) for c in classes)
     for name, acc in zip(classes, metrics["per_class"]):

@@ -12,7 +12,13 @@ from ..engine.checkpoint import load_checkpoint
 from ..engine.predict import predict_probs, preprocess
 from ..errors import UserError
 from ..models import inference_model
-from .common import model_from_checkpoint, resolve_amp, resolve_device
+from .common import (
+    add_int8_args,
+    int8_model,
+    model_from_checkpoint,
+    resolve_amp,
+    resolve_device,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
@@ -28,6 +34,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--amp", default="auto", help="auto | bf16 | fp16 | off")
     p.add_argument("--weights", choices=("auto", "raw", "ema"), default="auto")
     p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.add_argument("--data-dir", default=None, help="the run's dataset, for --int8 calibration")
+    add_int8_args(p)
     p.set_defaults(command=name)
 
 
@@ -47,11 +55,21 @@ def run(args: argparse.Namespace) -> int:
     if args.topk < 1 or args.batch_size < 1:
         raise UserError("--topk and --batch-size must be >= 1")
     ckpt = load_checkpoint(args.checkpoint)
-    model, _cfg = model_from_checkpoint(ckpt, args.weights)
+    model, cfg = model_from_checkpoint(ckpt, args.weights)
     device = resolve_device(args.device)
     amp = resolve_amp(args.amp, device)
-    model = inference_model(model.to(device), channels_last=True,
-                            micro_batch=64 if device.type == "cpu" else None)
+    precision = {"precision": amp if amp != "off" else "fp32"}
+    if args.int8:
+        if device.type != "cpu":
+            raise UserError("--int8 runs on the CPU; add --device cpu")
+        if args.data_dir is not None:
+            cfg.data_dir = args.data_dir
+        model, precision = int8_model(model, cfg, ckpt, args.calibration_images)
+        amp, channels_last = "off", False
+    else:
+        model = inference_model(model.to(device), channels_last=True,
+                                micro_batch=64 if device.type == "cpu" else None)
+        channels_last = True
     classes, size = ckpt["classes"], int(ckpt["input_size"])
     crop_pct = float(ckpt.get("crop_pct", 1.0))
     k = min(args.topk, len(classes))
@@ -73,14 +91,14 @@ def run(args: argparse.Namespace) -> int:
         if not images:
             continue
         probs = predict_probs(model, preprocess(images, size, crop_pct), ckpt["mean"],
-                              ckpt["std"], device, amp, channels_last=True)
+                              ckpt["std"], device, amp, channels_last=channels_last)
         top = probs.topk(k, dim=1)
         for path, p, i in zip(names, top.values.tolist(), top.indices.tolist()):
             results.append({"path": str(path), "top": [
                 {"class": classes[c], "index": c, "prob": prob} for c, prob in zip(i, p)]})
     if args.json:
-        print(json.dumps({"checkpoint": str(args.checkpoint), "predictions": results,
-                          "failed": failed}, indent=2))
+        print(json.dumps({"checkpoint": str(args.checkpoint), **precision,
+                          "predictions": results, "failed": failed}, indent=2))
     else:
         for r in results:
             best = ", ".join(f"{t['class']} {t['prob']:.1%}" for t in r["top"])

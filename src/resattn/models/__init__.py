@@ -3,6 +3,7 @@
 from .attention import AttentionModule
 from .inference import fold_batchnorm, inference_model
 from .network import ArchSpec, ResidualAttentionNet, StageSpec
+from .quantize import QuantizationError, quantize_int8
 from .registry import create_model, get_spec, list_models
 from .residual import ResidualUnit
 from .stats import count_flops, count_params
@@ -10,5 +11,5 @@ from .stats import count_flops, count_params
 __all__ = [
     "ArchSpec", "AttentionModule", "ResidualAttentionNet", "ResidualUnit", "StageSpec",
     "count_flops", "count_params", "create_model", "fold_batchnorm", "get_spec",
-    "inference_model", "list_models",
+    "inference_model", "list_models", "QuantizationError", "quantize_int8",
 ]

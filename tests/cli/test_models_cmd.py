@@ -31,3 +31,14 @@ def test_bad_flag_value_is_one_line_error():
     assert proc.stderr.strip().splitlines() == [
         "resattn models: error: num_classes=0 is not valid; it must be an integer >= 1"]
     assert "Traceback" not in proc.stderr
+
+
+def test_version(capsys):
+    import pytest
+
+    import resattn
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip().startswith(f"resattn {resattn.__version__} (torch ")

@@ -35,6 +35,12 @@ class Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="resattn", description="Residual Attention Networks: build, train, evaluate, explain.")
+    import torch
+
+    from .. import __version__
+
+    parser.add_argument("--version", action="version",
+                        version=f"resattn {__version__} (torch {torch.__version__})")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, module in COMMANDS.items():
         module.add_parser(sub, name)

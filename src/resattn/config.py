@@ -7,6 +7,7 @@ every checkpoint as a plain dict, so a model can be rebuilt from a checkpoint al
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import asdict, dataclass, field, fields
 from importlib import resources
@@ -135,7 +136,8 @@ def _coerce(key: str, value: Any) -> Any:
         ok = isinstance(value, str)
     if not ok:
         raise UserError(f"{key}={value!r} has the wrong type; expected {kind.__name__}")
-    if key in CHOICES and value.split(":")[0] not in CHOICES[key]:
+    if key in CHOICES and value not in CHOICES[key] and not (
+            key == "device" and value.startswith("cuda:") and value[5:].isdigit()):
         raise UserError(f"{key}={value!r} is not valid; choose one of {', '.join(CHOICES[key])}")
     return value
 
@@ -212,6 +214,10 @@ def check(cfg: Config) -> None:
             flag = "--" + key.replace("_", "-")
             raise UserError(f"{flag} {getattr(cfg, key)!r} is not valid; it must be {rule}")
 
+    for f in fields(cfg):  # inf or nan trains to NaN weights and a summary full of NaN
+        value = getattr(cfg, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            need(False, f.name, "a finite number")
     need(cfg.lr > 0, "lr", "> 0")
     need(cfg.batch_size >= 1, "batch_size", ">= 1")
     need(cfg.eval_batch_size >= 0, "eval_batch_size", ">= 0 (0: the training batch size)")

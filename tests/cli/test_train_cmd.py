@@ -168,6 +168,10 @@ def test_resume_with_another_model_is_refused(reference_run, cifar10_dir):
     (["--recipe", "slow"], "unknown recipe 'slow'"),
     (["--data-dir", "/nonexistent/data"], "--data-dir /nonexistent/data does not exist"),
     (["--device", "cuda"], "no CUDA device is available"),
+    (["--device", "cuda:abc"], "device='cuda:abc' is not valid"),
+    (["--lr", "inf"], "--lr inf is not valid; it must be a finite number"),
+    (["--weight-decay", "nan"], "--weight-decay nan is not valid; it must be a finite number"),
+    (["--amp", "bf16:x"], "amp='bf16:x' is not valid"),
 ])
 def test_bad_input_is_one_line_error(tmp_path, args, message):
     proc = cli("train", "--out", str(tmp_path / "runs"), *args)
@@ -206,3 +210,43 @@ def test_non_finite_loss_stops_with_a_message(cifar10_dir, tmp_path):
     assert "non-finite" in proc.stderr and "Traceback" not in proc.stderr
     run = only_run_dir(tmp_path)
     assert not (run / "last.pt").exists() and not (run / "summary.json").exists()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--amp", "fp32"], "--amp 'fp32' is not valid; choose one of auto, bf16, fp16, off"),
+    (["--device", "cuda:abc"], "--device 'cuda:abc' is not valid"),
+    (["--device", "meta"], "--device 'meta' is not supported"),
+])
+def test_evaluate_bad_precision_or_device(reference_run, args, message):
+    proc = cli("evaluate", str(reference_run), *args)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], proc.stderr
+
+
+def test_checkpoints_follow_the_umask(reference_run):
+    mask = os.umask(0)
+    os.umask(mask)
+    for name in ("last.pt", "best.pt"):
+        assert (reference_run / name).stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_stop_inside_an_epoch_records_where_it_stopped(cifar10_dir, tmp_path):
+    """10 steps of 6 per epoch: the run stands at epoch 1, batch 4 (not "2 epochs done"), and a
+    resume to 14 steps trains exactly the 4 missing ones, skipping no data."""
+    proc = cli("train", *SMALL, "--iterations", "10", "--data-dir", str(cifar10_dir), "--out",
+               str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    run = only_run_dir(tmp_path)
+    state = torch.load(run / "last.pt", weights_only=True)
+    assert (state["epoch"], state["batch"], state["step"]) == (1, 4, 10)
+    resumed = cli("train", "--resume", str(run), "--iterations", "14", "--data-dir",
+                  str(cifar10_dir), "--no-progress")
+    assert resumed.returncode == 0, resumed.stderr
+    state = torch.load(run / "last.pt", weights_only=True)
+    assert (state["epoch"], state["batch"], state["step"]) == (2, 2, 14)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["steps"] == 14
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert all(r["train_loss"] > 0 for r in rows)

@@ -21,7 +21,14 @@ def resolve_device(name: str) -> torch.device:
         if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise UserError(f"--device {name!r} is not valid; use auto, cpu, cuda, cuda:N or mps"
+                        ) from None
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise UserError(f"--device {name!r} is not supported; use auto, cpu, cuda, cuda:N or "
+                        "mps")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda: no CUDA device is available; use --device cpu")
     if device.type == "mps" and not torch.backends.mps.is_available():
@@ -45,8 +52,14 @@ def cpu_has_native_bf16() -> bool:
         return False
 
 
+AMP_CHOICES = ("auto", "bf16", "fp16", "off")
+
+
 def resolve_amp(amp: str, device: torch.device) -> str:
     """auto: bf16 on CUDA and on CPUs with native bf16 (AVX512-BF16 / AMX), else off."""
+    if amp not in AMP_CHOICES:
+        raise UserError(f"--amp {amp!r} is not valid; choose one of {', '.join(AMP_CHOICES)} "
+                        "(off = fp32)")
     if amp != "auto":
         if amp == "fp16" and device.type == "cpu":
             raise UserError("--amp fp16 is for GPUs; use --amp bf16 or off on the CPU")

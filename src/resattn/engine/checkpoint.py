@@ -43,6 +43,12 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
     """Write to a temporary file in the same folder, fsync it, then rename over `path`: a crash at
     any moment leaves either the old checkpoint or the new one, never a torn file."""
@@ -54,6 +60,7 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
             torch.save({"format": FORMAT, "version": VERSION, **state}, f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; other files follow the umask
         os.replace(tmp, path)
         dir_fd = os.open(path.parent, os.O_RDONLY)
         try:

@@ -186,7 +186,7 @@ def fit(cfg: Config, model: nn.Module, data, device: torch.device, amp: str, run
         return path
 
     last_train: dict[str, Any] = {}
-    epoch = start_epoch
+    position = (start_epoch, skip)  # (epoch, batch) a resume would continue from
     with graceful_interrupts(state, logger):
         for epoch in range(start_epoch, plan.epochs):
             if state.step >= plan.total_steps or (budget and elapsed() >= budget):
@@ -213,8 +213,12 @@ def fit(cfg: Config, model: nn.Module, data, device: torch.device, amp: str, run
             sync_buffers(model)  # every rank evaluates and saves rank 0's BN statistics
             if ema is not None:
                 sync_buffers(ema.module)
-            if state.stop_requested:
-                path = save("last.pt", checkpoint(epoch, state.batch, elapsed()))
+            # where training stands: after a whole epoch, or inside one (a budget or Ctrl-C
+            # stop mid-epoch); a resume continues from exactly there
+            epoch_done = state.batch >= len(data.train)
+            position = (epoch + 1, 0) if epoch_done else (epoch, state.batch)
+            if state.stop_requested and not epoch_done:
+                path = save("last.pt", checkpoint(*position, elapsed()))
                 raise Interrupted(path)
             last_train = train
             row = {"epoch": epoch + 1, "step": state.step, "lr": lr_at(state.step),
@@ -245,13 +249,15 @@ def fit(cfg: Config, model: nn.Module, data, device: torch.device, amp: str, run
                 best = {"val_acc": score, "epoch": epoch + 1,
                         "weights": "ema" if (row.get("ema_val_acc") or 0) > (row["val_acc"]
                                                                                or 0) else "raw"}
-            ckpt = checkpoint(epoch + 1, 0, elapsed())
-            save("last.pt", ckpt)
+            ckpt = checkpoint(*position, elapsed())
+            path = save("last.pt", ckpt)
             if improved:
                 save("best.pt", {**ckpt, "eval_weights": best["weights"]})
             logger.log_epoch(row)
             if on_epoch_end is not None and is_main:
                 on_epoch_end(model, epoch + 1, state.step)
+            if state.stop_requested:  # Ctrl-C on the epoch's last step: the epoch is complete
+                raise Interrupted(path)
     train_time = elapsed()
     in_sync = weights_in_sync(model)
     if not in_sync:
@@ -273,7 +279,7 @@ def fit(cfg: Config, model: nn.Module, data, device: torch.device, amp: str, run
     if data.test is not None:
         test = evaluate(candidates[chosen], data.test, device, data.num_classes, amp,
                         cfg.channels_last, tta=cfg.tta)
-    final = checkpoint(epoch + 1 if last_train else start_epoch, 0, train_time)  # all ranks
+    final = checkpoint(*position, train_time)  # all ranks
     save("last.pt", {**final, "eval_weights": chosen})
     val = val_scores.get(chosen)
     summary = {

@@ -13,21 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def main() -> int:
@@ -38,6 +27,7 @@ def main() -> int:
     import torch
 
     from resattn.cli.common import cpu_has_native_bf16
+    from resattn.engine.provenance import device_name
 
     native = cpu_has_native_bf16()
     limit = args.max_seconds if args.max_seconds is not None else (120.0 if native else None)
@@ -51,7 +41,7 @@ def main() -> int:
         (run,) = list(Path(out).iterdir())
         s = json.loads((run / "summary.json").read_text())
     images = s["steps"] * 64
-    print(json.dumps({"cpu": cpu_model(), "native_bf16": native, "threads":
+    print(json.dumps({"cpu": device_name(torch.device("cpu")), "native_bf16": native, "threads":
                       torch.get_num_threads(), "torch": torch.__version__, "amp": s["amp"],
                       "train_time_s": round(s["train_time_s"], 1),
                       "images_per_s": round(images / s["train_time_s"], 1),

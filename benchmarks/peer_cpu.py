@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import platform
 import statistics
 import sys
 import time
@@ -33,21 +32,14 @@ import torch.nn.functional as F
 from resattn.cli.common import cpu_has_native_bf16, resolve_amp
 from resattn.engine.loop import autocast
 from resattn.engine.optim import build_optimizer
+from resattn.engine.provenance import cpu_model_and_flags
 from resattn.models import create_model, inference_model, quantize_int8
 
 TRAIN_BATCH, INFER_BATCH = 64, 256
 
 
 def cpu_facts() -> dict:
-    model, flags = platform.processor() or "unknown", set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
+    model, flags = cpu_model_and_flags()
     return {"cpu": model, "avx512_bf16": "avx512_bf16" in flags, "amx": "amx_tile" in flags,
             "avx512_vnni": "avx512_vnni" in flags, "avx512f": "avx512f" in flags,
             "native_bf16_used": cpu_has_native_bf16(), "threads": torch.get_num_threads(),

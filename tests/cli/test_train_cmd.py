@@ -14,6 +14,7 @@ import pytest
 import torch
 from conftest import SMALL_RUN as SMALL
 
+import resattn
 from resattn.cli import main
 from resattn.cli.common import cpu_has_native_bf16
 
@@ -59,6 +60,10 @@ def test_short_run_learns_and_writes_its_run_directory(cifar10_dir, tmp_path, ca
     assert summary["steps"] == 3 * (2000 // 64) and summary["params"] == 1030810
     assert summary["test_images"] == 1000 and summary["val_images"] == 500
     assert summary["amp"] == ("bf16" if cpu_has_native_bf16() else "off")  # --amp auto
+    env = summary["environment"]  # what made the figures: versions, device, threads, date
+    assert env["resattn"] == resattn.__version__ and env["torch"] == torch.__version__
+    assert env["threads"] == torch.get_num_threads() and "threads" in env["device_name"]
+    assert env["date"].startswith("20") and env["python"].count(".") == 2
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2, 3]
     assert {"epoch", "step", "lr", "train_loss", "train_acc", "val_loss", "val_acc",

@@ -26,6 +26,17 @@ def test_step_schedule_with_paper_milestones():
     assert sched(96000 / 160000) == pytest.approx(0.01)
 
 
+def test_warmup_longer_than_the_run_is_clamped():
+    """The fast recipe's 2 warm-up epochs in a 1-epoch run: half the run warms up, then decays."""
+    cfg = resolve("fast", overrides={"epochs": 1})
+    assert cfg.warmup == 2
+    sched = make_schedule(cfg, make_plan(cfg, steps_per_epoch=100))
+    assert sched(0.25) == pytest.approx(0.5) and sched(0.5) == 1.0
+    assert sched(0.75) == pytest.approx(0.5) and sched(1.0) == 0.0
+    short = resolve("fast", overrides={"epochs": 30})  # a warm-up shorter than the run stays
+    assert make_schedule(short, make_plan(short, 100))(1 / 30) == pytest.approx(0.5)
+
+
 def test_cosine_onecycle_warmup_shapes():
     cos = Schedule("cosine", warmup=0.1)
     assert cos(0.0) == 0.0 and cos(0.05) == pytest.approx(0.5) and cos(0.1) == 1.0

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from pathlib import Path
 
-import torch
-
 from ..config import suite_value
 from ..engine.checkpoint import load_checkpoint
+from ..engine.provenance import device_name
 from ..engine.trainer import Interrupted
 from ..errors import UserError
 from ..experiment import aggregate, load_suite, parse_budget, plan, results_markdown, suite_names
@@ -41,20 +39,6 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--dry-run", action="store_true", help="list the runs and their status")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(command=name)
-
-
-def hardware(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {torch.get_num_threads()} threads"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -95,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     rows = aggregate(suite, planned)
     trained = sum(r.get("train_time_s", 0) * r["seeds"] for r in rows)
     header = {"recipe": args.recipe, "budget per run": args.budget or "the recipe's own",
-              "seeds": str(args.seeds), "hardware": hardware(device),
+              "seeds": str(args.seeds), "hardware": device_name(device),
               "date": time.strftime("%Y-%m-%d"),
               "training time of all runs": f"{trained / 60:.1f} min",
               "wall time of this invocation": f"{(time.time() - start) / 60:.1f} min"}

@@ -23,6 +23,7 @@ from .ema import ModelEMA
 from .logger import RunLogger, result_table
 from .loop import NonFiniteLoss, StepState, evaluate, train_one_epoch
 from .optim import Schedule, build_optimizer
+from .provenance import environment
 
 
 @dataclass
@@ -45,11 +46,20 @@ def make_plan(cfg: Config, steps_per_epoch: int) -> Plan:
     return Plan(steps_per_epoch, total, math.ceil(total / steps_per_epoch))
 
 
+MAX_WARMUP = 0.5  # a warm-up longer than the run is clamped to this fraction of it
+
+
+def warmup_fraction(cfg: Config, plan: Plan) -> float:
+    """The warm-up as a fraction of training; one as long as the run or longer (the fast
+    recipe's 2 epochs in a 1-epoch run) becomes half the run."""
+    fraction = cfg.warmup * plan.steps_per_epoch / plan.total_steps
+    return fraction if fraction < 1 else MAX_WARMUP
+
+
 def make_schedule(cfg: Config, plan: Plan) -> Schedule:
     per = plan.steps_per_epoch if cfg.milestone_unit == "epoch" else 1
     milestones = tuple(m * per / plan.total_steps for m in cfg.milestones)
-    return Schedule(cfg.schedule, cfg.warmup * plan.steps_per_epoch / plan.total_steps,
-                    milestones, cfg.gamma)
+    return Schedule(cfg.schedule, warmup_fraction(cfg, plan), milestones, cfg.gamma)
 
 
 @contextmanager
@@ -106,6 +116,10 @@ def fit(cfg: Config, model: nn.Module, data, device: torch.device, amp: str, run
     ema = ModelEMA(model, cfg.ema_decay) if cfg.ema else None
     plan = make_plan(cfg, len(data.train))
     schedule = make_schedule(cfg, plan)
+    if cfg.warmup * plan.steps_per_epoch >= plan.total_steps:
+        logger.print(f"note: the warm-up of {cfg.warmup:g} epochs is as long as the run "
+                     f"({plan.total_steps / plan.steps_per_epoch:g} epochs); warming up over "
+                     f"the first {MAX_WARMUP:.0%} of it instead")
     train_model = model
     if dist_info.enabled:
         from torch.nn.parallel import DistributedDataParallel
@@ -295,7 +309,7 @@ def fit(cfg: Config, model: nn.Module, data, device: torch.device, amp: str, run
         "best_epoch": best["epoch"] if best["epoch"] > 0 else None,
         "device": str(device), "amp": amp, "world_size": dist_info.world_size,
         "global_batch_size": cfg.batch_size * dist_info.world_size, "lr": base_lr,
-        "ranks_in_sync": in_sync, **data.info,
+        "ranks_in_sync": in_sync, **data.info, "environment": environment(device),
     }
     logger.write_summary(summary, to_dict(cfg))
     logger.print(result_table(summary))

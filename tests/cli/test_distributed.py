@@ -136,7 +136,7 @@ def test_matches_single_process_emulating_per_rank_batchnorm(ddp_equiv, cifar10_
 def test_evaluation_matches_single_process_evaluate(ddp_run, cifar10_dir):
     summary = json.loads((ddp_run / "summary.json").read_text())
     proc = single("evaluate", str(ddp_run), "--data-dir", str(cifar10_dir), "--json",
-                  "--amp", "off")
+                  "--amp", "off", "--test-subset", "200")
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["images"] == 200

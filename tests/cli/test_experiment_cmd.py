@@ -120,5 +120,6 @@ def test_tiny_suite_end_to_end_with_interruption(cifar10_dir, tmp_path):
         assert img.format == "PNG" and img.size[0] >= 600
     # every run is a normal run directory that evaluate accepts
     run_dir = json.loads((out / "tiny" / "results.json").read_text())["runs"]["nal/seed0"]
-    ev = cli("evaluate", run_dir, "--data-dir", str(cifar10_dir), "--json")
+    ev = cli("evaluate", run_dir, "--data-dir", str(cifar10_dir), "--json", "--test-subset",
+             "200")
     assert ev.returncode == 0 and json.loads(ev.stdout)["images"] == 200

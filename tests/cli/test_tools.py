@@ -48,7 +48,7 @@ def test_predict_agrees_with_evaluate(small_run, cifar10_dir, tmp_path):
     # images written as PNG files can be given to predict
     preds = tmp_path / "preds.json"
     ev = cli("evaluate", str(small_run / "last.pt"), "--data-dir", str(cifar10_dir), "--amp",
-             "off", "--save-predictions", str(preds), "--json")
+             "off", "--save-predictions", str(preds), "--json", "--test-subset", "500")
     assert ev.returncode == 0, ev.stderr
     saved = json.loads(preds.read_text())
     assert len(saved["images"]) == len(saved["predictions"]) == 500
@@ -190,7 +190,7 @@ def test_predict_and_evaluate_int8(small_run, cifar10_dir, test_pngs):
     assert len(doc["predictions"]) == 4
     assert all(abs(sum(t["prob"] for t in p["top"]) - 1) < 1e-3 for p in doc["predictions"])
     ev = cli("evaluate", str(small_run), "--int8", "--calibration-images", "64", "--data-dir",
-             str(cifar10_dir), "--json")
+             str(cifar10_dir), "--json", "--test-subset", "200")
     assert ev.returncode == 0, ev.stderr
     assert json.loads(ev.stdout)["precision"] == "int8"
 
@@ -204,3 +204,12 @@ def test_int8_bad_input_is_one_line_error(small_run, test_pngs, args, message):
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0]
+
+
+def test_evaluate_defaults_to_the_whole_test_set(small_run, cifar10_dir):
+    """The run evaluated 500 test images; evaluate reports on all 10,000 unless asked."""
+    assert json.loads((small_run / "summary.json").read_text())["test_images"] == 500
+    ev = cli("evaluate", str(small_run), "--data-dir", str(cifar10_dir), "--json",
+             "--batch-size", "1000")
+    assert ev.returncode == 0, ev.stderr
+    assert json.loads(ev.stdout)["images"] == 10000

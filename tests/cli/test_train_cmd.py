@@ -83,9 +83,9 @@ def test_short_run_learns_and_writes_its_run_directory(cifar10_dir, tmp_path, ca
 
     # evaluate rebuilds the model from the checkpoint alone and agrees with the run
     assert main(["evaluate", str(run / "last.pt"), "--data-dir", str(cifar10_dir),
-                 "--json"]) == 0
+                 "--json", "--test-subset", "1000"]) == 0  # the run's own subset, asked for
     result = json.loads(capsys.readouterr().out)
-    assert result["images"] == 1000  # the run's own test subset
+    assert result["images"] == 1000
     assert result["top1"] == pytest.approx(summary["test_acc"], abs=1e-9)
     assert len(result["per_class"]) == 10 and result["top5"] >= result["top1"]
     assert main(["evaluate", str(run), "--split", "val", "--data-dir", str(cifar10_dir),

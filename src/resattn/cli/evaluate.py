@@ -28,6 +28,9 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                                    "rebuilt from the checkpoint alone.")
     p.add_argument("checkpoint", metavar="CKPT", help="a .pt file or a run directory")
     p.add_argument("--split", choices=("test", "val"), default="test")
+    p.add_argument("--test-subset", type=int, default=0, metavar="N",
+                   help="evaluate a seeded, stratified subset of N test images (default 0: the "
+                        "whole test set, whatever subset the run itself used)")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--tta", action="store_true", help="average with the mirrored image")
     p.add_argument("--batch-size", type=int, default=None,
@@ -53,6 +56,9 @@ def run(args: argparse.Namespace) -> int:
         cfg.data_dir = args.data_dir
     if args.batch_size is not None:
         cfg.eval_batch_size = args.batch_size
+    if args.test_subset < 0:
+        raise UserError(f"--test-subset {args.test_subset} is not valid; it must be >= 0")
+    cfg.test_subset = args.test_subset
     device = resolve_device(args.device)
     amp = resolve_amp(args.amp, device)
     data = load_data(cfg, device, progress=not args.json)

@@ -50,3 +50,28 @@ def test_torch_hub_local_load():
     assert wide.num_classes == 10
     with pytest.raises(ValueError, match="no pretrained weights"):
         torch.hub.load(str(repo), "attention56", source="local", pretrained=True)
+
+
+def test_list_models_with_a_pattern():
+    assert list_models("attention5*") == ["attention56", "attention56_wide",
+                                          "attention56_imagenet", "attention56_mini"]
+    assert list_models("*imagenet") == ["attention56_imagenet", "attention92_imagenet"]
+    assert list_models("nothing*") == []
+    assert list_models() == list_models("*")
+
+
+def test_reset_classifier_keeps_the_body():
+    torch.manual_seed(0)
+    model = create_model("attention56").eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        features = model.forward_head(model.forward_features(x), pre_logits=True)
+    assert model.get_classifier() is model.fc and model.get_classifier().out_features == 10
+    model.reset_classifier(5)
+    assert model.num_classes == 5 and model.get_classifier().out_features == 5
+    with torch.no_grad():
+        assert model(x).shape == (2, 5)
+        again = model.forward_head(model.forward_features(x), pre_logits=True)
+    assert torch.equal(features, again)  # the body is untouched
+    with pytest.raises(ValueError, match="num_classes=0 is not valid"):
+        model.reset_classifier(0)

@@ -112,6 +112,23 @@ class ResidualAttentionNet(nn.Module):
                 nn.init.normal_(m.weight, std=0.01)
                 nn.init.zeros_(m.bias)
 
+    def get_classifier(self) -> nn.Linear:
+        """The final linear layer (timm's convention)."""
+        return self.fc
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """A fresh linear head for `num_classes` outputs (fine-tuning on other classes); the
+        body is kept. The new layer sits on the old one's device and dtype."""
+        if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
+            raise ValueError(f"num_classes={num_classes!r} is not valid; it must be an integer "
+                             ">= 1")
+        old = self.fc
+        self.fc = nn.Linear(old.in_features, num_classes, device=old.weight.device,
+                            dtype=old.weight.dtype)
+        nn.init.normal_(self.fc.weight, std=0.01)
+        nn.init.zeros_(self.fc.bias)
+        self.num_classes = num_classes
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)
         x = self.stages(x)

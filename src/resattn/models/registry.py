@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 from typing import Any
 
 from .activations import ATTENTION_TYPES
@@ -82,9 +83,12 @@ _ARCHS: dict[str, ArchSpec] = {
 OVERRIDES = ("in_chans", "drop_rate", "attention", "residual", "mask", "p", "t", "r")
 
 
-def list_models() -> list[str]:
-    """Names of every registered model, in table order."""
-    return list(_ARCHS)
+def list_models(pattern: str | None = None) -> list[str]:
+    """Names of the registered models, in table order; `pattern` filters them with shell-style
+    wildcards as timm does (`list_models("attention5*")`)."""
+    if pattern is None:
+        return list(_ARCHS)
+    return [name for name in _ARCHS if fnmatch.fnmatchcase(name, pattern)]
 
 
 def get_spec(name: str) -> ArchSpec:

@@ -213,3 +213,25 @@ def test_evaluate_defaults_to_the_whole_test_set(small_run, cifar10_dir):
              "--batch-size", "1000")
     assert ev.returncode == 0, ev.stderr
     assert json.loads(ev.stdout)["images"] == 10000
+
+
+def test_export_int8_torchscript(small_run, cifar10_dir, tmp_path):
+    out = tmp_path / "int8.pt"
+    proc = cli("export", str(small_run), "--format", "torchscript", "--int8",
+               "--calibration-images", "32", "--data-dir", str(cifar10_dir), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    extra = {"resattn.json": ""}
+    loaded = torch.jit.load(str(out), _extra_files=extra)
+    meta = json.loads(extra["resattn.json"])
+    assert meta["precision"] == "int8" and meta["calibration_images"] == 32
+    _, test = load_cifar("cifar10", cifar10_dir)
+    from resattn.data.augment import normalize
+
+    ckpt = torch.load(small_run / "last.pt", weights_only=True)
+    x = normalize(test.images[:70], ckpt["mean"], ckpt["std"])  # more than one 64-image slice
+    with torch.inference_mode():
+        assert loaded(x).shape == (70, 10)
+    onnx = cli("export", str(small_run), "--format", "onnx", "--int8", "--out",
+               str(tmp_path / "x.onnx"))
+    assert onnx.returncode == 2 and "--int8 exports to TorchScript only" in onnx.stderr
+    assert not (tmp_path / "x.onnx").exists()

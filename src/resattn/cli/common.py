@@ -153,7 +153,7 @@ def add_int8_args(p) -> None:
 
 
 def int8_model(model: torch.nn.Module, cfg: Config, ckpt: dict, images: int = CALIBRATION_IMAGES,
-               seed: int = 0) -> tuple[torch.nn.Module, dict]:
+               seed: int = 0, micro_batch: int | None = 64) -> tuple[torch.nn.Module, dict]:
     """The int8 CPU inference model of a checkpoint, calibrated on `images` training images of
     the checkpoint's own dataset (seeded draw, the evaluation geometry, the checkpoint's
     normalisation). Returns (model, a record of the calibration for the output)."""
@@ -180,7 +180,7 @@ def int8_model(model: torch.nn.Module, cfg: Config, ckpt: dict, images: int = CA
         batch = torch.stack([ds[int(i)][0] for i in index])
     calibration = normalize(batch, ckpt["mean"], ckpt["std"])
     try:
-        quantized = quantize_int8(model, calibration)
+        quantized = quantize_int8(model, calibration, micro_batch=micro_batch)
     except QuantizationError as exc:
         raise UserError(f"--int8: {exc}") from None
     record = {"precision": "int8", "calibration_images": len(calibration),

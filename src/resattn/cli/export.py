@@ -15,7 +15,7 @@ import torch
 from ..engine.checkpoint import load_checkpoint
 from ..errors import UserError
 from ..models import inference_model
-from .common import model_from_checkpoint
+from .common import add_int8_args, int8_model, model_from_checkpoint
 
 METADATA_KEY = "resattn"
 
@@ -31,6 +31,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--out", required=True, help="output file (.onnx / .pt)")
     p.add_argument("--weights", choices=("auto", "raw", "ema"), default="auto")
     p.add_argument("--opset", type=int, default=18, help="ONNX opset")
+    p.add_argument("--data-dir", default=None, help="the run's dataset, for --int8 calibration")
+    add_int8_args(p)
     p.set_defaults(command=name)
 
 
@@ -97,11 +99,20 @@ def export_onnx(model: torch.nn.Module, example: torch.Tensor, meta: dict, out: 
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.int8 and args.format != "torchscript":
+        raise UserError("--int8 exports to TorchScript only; use --format torchscript")
     ckpt = load_checkpoint(args.checkpoint)
-    model, _ = model_from_checkpoint(ckpt, args.weights)
-    model = inference_model(model, channels_last=False)
-    size = int(ckpt["input_size"])
+    model, cfg = model_from_checkpoint(ckpt, args.weights)
     meta = export_metadata(ckpt)
+    if args.int8:
+        if args.data_dir is not None:
+            cfg.data_dir = args.data_dir
+        model, record = int8_model(model, cfg, ckpt, args.calibration_images, micro_batch=None)
+        meta.update(record)
+    else:
+        model = inference_model(model, channels_last=False)
+        meta["precision"] = "fp32"
+    size = int(ckpt["input_size"])
     out = Path(args.out)
     example = torch.randn(2, 3, size, size)
     if args.format == "torchscript":
@@ -115,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
     if not diff < 1e-3:
         raise UserError(f"the exported model disagrees with PyTorch (max |diff| {diff:.2e}); "
                         "report this with the checkpoint")
-    print(f"{out} ({args.format}, {out.stat().st_size / 1e6:.1f} MB): max |logit diff| "
+    print(f"{out} ({args.format}, {meta['precision']}, {out.stat().st_size / 1e6:.1f} MB): "
+          f"max |logit diff| "
           f"{diff:.1e} vs PyTorch at batch 5")
     return 0

@@ -74,11 +74,23 @@ def load_suite(name_or_path: str) -> Suite:
     if unknown:
         raise UserError(f"suite {name}: unknown top-level keys {', '.join(sorted(unknown))}")
     base = data.get("base", {})
-    runs = []
-    for i, run in enumerate(data.get("runs", [])):
+    if not isinstance(base, dict):
+        raise UserError(f"suite {name}: base must be a table ([base] with configuration keys)")
+    listed = data.get("runs", [])
+    if not isinstance(listed, list) or not all(isinstance(r, dict) for r in listed):
+        raise UserError(f"suite {name}: runs must be tables ([[runs]] entries with a name)")
+    runs, seen = [], set()
+    for i, run in enumerate(listed):
         run = dict(run)
-        run_name = run.pop("name", f"run{i + 1}")
+        run_name = str(run.pop("name", f"run{i + 1}"))
+        if run_name in seen:  # results are grouped by name: two runs would be averaged
+            raise UserError(f"suite {name}: two runs are named {run_name!r}; names must differ")
+        seen.add(run_name)
         reference = run.pop("reference", None)
+        if reference is not None and (isinstance(reference, bool)
+                                      or not isinstance(reference, (int, float))):
+            raise UserError(f"suite {name}, run {run_name}: reference {reference!r} must be a "
+                            "number (the paper's error in %)")
         overrides = {**base, **run}
         bad = sorted(set(overrides) - set(FIELDS))
         if bad:

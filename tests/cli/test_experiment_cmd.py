@@ -74,6 +74,22 @@ def test_bad_suite_files(tmp_path):
         load_suite("nope")
 
 
+@pytest.mark.parametrize("text,message", [
+    ("[[runs]]\nname = 'a'\n[[runs]]\nname = 'a'\n", "two runs are named 'a'"),
+    ("[[runs]]\nname = 'a'\nreference = 'five'\n", "reference 'five' must be a number"),
+    ("runs = [1, 2]\n", "runs must be tables"),
+    ("base = 5\n[[runs]]\nname = 'a'\n", "base must be a table"),
+])
+def test_malformed_suites_are_refused_before_training(tmp_path, text, message):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text)
+    with pytest.raises(UserError, match=message):
+        load_suite(str(bad))
+    proc = cli("experiment", str(bad), "--dry-run", "--out", str(tmp_path / "exp"))
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in proc.stderr and not (tmp_path / "exp").exists()
+
+
 def cli(*args, **kw):
     return subprocess.run([sys.executable, "-m", "resattn", *args], capture_output=True,
                           text=True, timeout=600, **kw)

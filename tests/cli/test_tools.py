@@ -235,3 +235,13 @@ def test_export_int8_torchscript(small_run, cifar10_dir, tmp_path):
                str(tmp_path / "x.onnx"))
     assert onnx.returncode == 2 and "--int8 exports to TorchScript only" in onnx.stderr
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_visualize_names_never_collide(tmp_path):
+    from resattn.cli.visualize import output_names
+
+    a, b, c = tmp_path / "a" / "ok.png", tmp_path / "b" / "ok.png", tmp_path / "c" / "cat.png"
+    assert output_names([a, b, c]) == {a: "a_ok_masks.png", b: "b_ok_masks.png",
+                                       c: "cat_masks.png"}
+    x, y = tmp_path / "x" / "a" / "ok.png", tmp_path / "y" / "a" / "ok.png"
+    assert output_names([x, y]) == {x: "0000_ok_masks.png", y: "0001_ok_masks.png"}

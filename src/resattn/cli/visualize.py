@@ -33,6 +33,23 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.set_defaults(command=name)
 
 
+def output_names(files: list[Path]) -> dict[Path, str]:
+    """`<stem>_masks.png` per image; where two images share a stem (a/ok.png, b/ok.png) their
+    folders join the name (a_ok_masks.png, b_ok_masks.png), so no picture overwrites another."""
+    stems: dict[str, int] = {}
+    for path in files:
+        stems[path.stem] = stems.get(path.stem, 0) + 1
+    names = {}
+    for path in files:
+        if stems[path.stem] == 1:
+            names[path] = f"{path.stem}_masks.png"
+        else:
+            names[path] = f"{path.resolve().parent.name}_{path.stem}_masks.png"
+    if len(set(names.values())) < len(names):  # still equal: number them in order
+        names = {p: f"{i:04d}_{p.stem}_masks.png" for i, p in enumerate(files)}
+    return names
+
+
 def run(args: argparse.Namespace) -> int:
     from ..viz import mask_figure, mask_maps, save_figure
 
@@ -48,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     if not files:
         raise UserError("no image files found in the given paths")
     out = Path(args.out)
+    names = output_names(files)
     failed = 0
     for path in files:
         try:
@@ -65,6 +83,6 @@ def run(args: argparse.Namespace) -> int:
         maps = mask_maps({k: v[0] for k, v in masks.items()}, (size, size), args.channels)
         title = f"{path.name}: predicted {classes[int(idx)]} ({float(prob):.1%})"
         fig = mask_figure(batch[0].permute(1, 2, 0).numpy(), maps, title)
-        target = save_figure(fig, out / f"{path.stem}_masks.png")
+        target = save_figure(fig, out / names[path])
         print(target)
     return 1 if failed else 0

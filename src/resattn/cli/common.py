@@ -8,7 +8,7 @@ import random
 import numpy as np
 import torch
 
-from ..config import Config
+from ..config import CHOICES, Config
 from ..data import AugmentConfig, DataConfig, build_data
 from ..errors import UserError
 from ..models import count_flops, count_params, create_model, get_spec
@@ -52,13 +52,10 @@ def cpu_has_native_bf16() -> bool:
         return False
 
 
-AMP_CHOICES = ("auto", "bf16", "fp16", "off")
-
-
 def resolve_amp(amp: str, device: torch.device) -> str:
     """auto: bf16 on CUDA and on CPUs with native bf16 (AVX512-BF16 / AMX), else off."""
-    if amp not in AMP_CHOICES:
-        raise UserError(f"--amp {amp!r} is not valid; choose one of {', '.join(AMP_CHOICES)} "
+    if amp not in CHOICES["amp"]:
+        raise UserError(f"--amp {amp!r} is not valid; choose one of {', '.join(CHOICES['amp'])} "
                         "(off = fp32)")
     if amp != "auto":
         if amp == "fp16" and device.type == "cpu":
@@ -142,8 +139,9 @@ def model_from_checkpoint(ckpt: dict, weights: str = "auto") -> tuple[torch.nn.M
 
 CALIBRATION_IMAGES = 512
 
+
 def add_int8_args(p) -> None:
-    """--int8 and its calibration flags, shared by predict and evaluate."""
+    """--int8 and its calibration flags, shared by predict, evaluate and export."""
     g = p.add_argument_group("int8 (CPU)")
     g.add_argument("--int8", action="store_true",
                    help="post-training static int8 quantization (x86 CPUs; fastest where bf16 "
@@ -153,22 +151,30 @@ def add_int8_args(p) -> None:
 
 
 def int8_model(model: torch.nn.Module, cfg: Config, ckpt: dict, images: int = CALIBRATION_IMAGES,
+               device: torch.device | None = None, data_dir: str | None = None, data=None,
                seed: int = 0, micro_batch: int | None = 64) -> tuple[torch.nn.Module, dict]:
     """The int8 CPU inference model of a checkpoint, calibrated on `images` training images of
     the checkpoint's own dataset (seeded draw, the evaluation geometry, the checkpoint's
-    normalisation). Returns (model, a record of the calibration for the output)."""
+    normalisation), read from `data_dir` when given. `data`: the dataset already loaded on the
+    CPU, if the caller has it. Returns (model, a record of the calibration for the output)."""
     from ..data.augment import normalize
     from ..data.folder import FolderDataset
     from ..models import QuantizationError, quantize_int8
+    from ..models.quantize import MIN_CALIBRATION
 
-    if images < 2:
+    if device is not None and device.type != "cpu":
+        raise UserError("--int8 runs on the CPU; add --device cpu")
+    if images < MIN_CALIBRATION:
         raise UserError(f"--calibration-images {images} is not valid; int8 calibration needs at "
-                        "least 2 images (default 512)")
-    try:
-        data = load_data(cfg, torch.device("cpu"), progress=False)
-    except UserError as exc:
-        raise UserError(f"--int8 calibrates on the training images of {cfg.dataset}, which "
-                        f"could not be loaded ({exc}); pass --data-dir") from None
+                        f"least {MIN_CALIBRATION} images (default {CALIBRATION_IMAGES})")
+    if data_dir is not None:
+        cfg.data_dir = data_dir
+    if data is None:
+        try:
+            data = load_data(cfg, torch.device("cpu"), progress=False)
+        except UserError as exc:
+            raise UserError(f"--int8 calibrates on the training images of {cfg.dataset}, which "
+                            f"could not be loaded ({exc}); pass --data-dir") from None
     g = torch.Generator().manual_seed(seed)
     train = data.train
     if hasattr(train, "data"):  # CIFAR: the split is one uint8 tensor

@@ -71,10 +71,9 @@ def run(args: argparse.Namespace) -> int:
                                       len(ckpt["classes"])).to(device)
     precision = {"precision": amp if amp != "off" else "fp32"}
     channels_last = cfg.channels_last
-    if args.int8:
-        if device.type != "cpu":
-            raise UserError("--int8 runs on the CPU; add --device cpu")
-        model, precision = int8_model(model, cfg, ckpt, args.calibration_images)
+    if args.int8:  # calibrates on the training split just loaded (on the CPU)
+        model, precision = int8_model(model, cfg, ckpt, args.calibration_images, device,
+                                      data=data)
         amp, channels_last = "off", False
     else:
         model.to(device)
@@ -85,8 +84,8 @@ def run(args: argparse.Namespace) -> int:
     if args.save_predictions:
         # which image each prediction is: its position in the dataset's own files (CIFAR: the
         # test batch, or the training batches for val), or its path (image folders)
-        data_set = getattr(loader, "data", None)
-        if data_set is not None and getattr(data_set, "index", None) is not None:
+        data_set = getattr(loader, "data", None)  # CIFAR: an ImageSet, which keeps its index
+        if data_set is not None:
             images = data_set.index.tolist()
         else:
             split = getattr(getattr(loader, "dataset", None), "split", None)

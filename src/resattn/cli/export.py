@@ -105,9 +105,8 @@ def run(args: argparse.Namespace) -> int:
     model, cfg = model_from_checkpoint(ckpt, args.weights)
     meta = export_metadata(ckpt)
     if args.int8:
-        if args.data_dir is not None:
-            cfg.data_dir = args.data_dir
-        model, record = int8_model(model, cfg, ckpt, args.calibration_images, micro_batch=None)
+        model, record = int8_model(model, cfg, ckpt, args.calibration_images,
+                                   data_dir=args.data_dir, micro_batch=None)
         meta.update(record)
     else:
         model = inference_model(model, channels_last=False)
@@ -127,6 +126,5 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"the exported model disagrees with PyTorch (max |diff| {diff:.2e}); "
                         "report this with the checkpoint")
     print(f"{out} ({args.format}, {meta['precision']}, {out.stat().st_size / 1e6:.1f} MB): "
-          f"max |logit diff| "
-          f"{diff:.1e} vs PyTorch at batch 5")
+          f"max |logit diff| {diff:.1e} vs PyTorch at batch 5")
     return 0

@@ -60,11 +60,8 @@ def run(args: argparse.Namespace) -> int:
     amp = resolve_amp(args.amp, device)
     precision = {"precision": amp if amp != "off" else "fp32"}
     if args.int8:
-        if device.type != "cpu":
-            raise UserError("--int8 runs on the CPU; add --device cpu")
-        if args.data_dir is not None:
-            cfg.data_dir = args.data_dir
-        model, precision = int8_model(model, cfg, ckpt, args.calibration_images)
+        model, precision = int8_model(model, cfg, ckpt, args.calibration_images, device,
+                                      args.data_dir)
         amp, channels_last = "off", False
     else:
         model = inference_model(model.to(device), channels_last=True,

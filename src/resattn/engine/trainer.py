@@ -49,11 +49,16 @@ def make_plan(cfg: Config, steps_per_epoch: int) -> Plan:
 MAX_WARMUP = 0.5  # a warm-up longer than the run is clamped to this fraction of it
 
 
+def warmup_too_long(cfg: Config, plan: Plan) -> bool:
+    return cfg.warmup * plan.steps_per_epoch >= plan.total_steps
+
+
 def warmup_fraction(cfg: Config, plan: Plan) -> float:
     """The warm-up as a fraction of training; one as long as the run or longer (the fast
     recipe's 2 epochs in a 1-epoch run) becomes half the run."""
-    fraction = cfg.warmup * plan.steps_per_epoch / plan.total_steps
-    return fraction if fraction < 1 else MAX_WARMUP
+    if warmup_too_long(cfg, plan):
+        return MAX_WARMUP
+    return cfg.warmup * plan.steps_per_epoch / plan.total_steps
 
 
 def make_schedule(cfg: Config, plan: Plan) -> Schedule:
@@ -116,7 +121,7 @@ def fit(cfg: Config, model: nn.Module, data, device: torch.device, amp: str, run
     ema = ModelEMA(model, cfg.ema_decay) if cfg.ema else None
     plan = make_plan(cfg, len(data.train))
     schedule = make_schedule(cfg, plan)
-    if cfg.warmup * plan.steps_per_epoch >= plan.total_steps:
+    if warmup_too_long(cfg, plan):
         logger.print(f"note: the warm-up of {cfg.warmup:g} epochs is as long as the run "
                      f"({plan.total_steps / plan.steps_per_epoch:g} epochs); warming up over "
                      f"the first {MAX_WARMUP:.0%} of it instead")

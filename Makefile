@@ -1,7 +1,7 @@
 # The two commands of the README, on a machine with only python3 (3.10+) and make:
 #   make run    train attention56 (fast recipe, 10 minutes) on CIFAR-10, evaluate it, draw its
 #               curves and attention masks
-#   make test   the test suite
+#   make test   the test suite (both tiers; `make test-fast`: the fast tier, under 2 minutes)
 # Both create .venv when it is missing and install torch (pinned) and resattn into it.
 # Variables: PYTHON (python3), VENV (.venv), TORCH (pip arguments for torch: the pinned version
 # CI uses; add --index-url https://download.pytorch.org/whl/cpu for the CPU-only build on a
@@ -16,7 +16,7 @@ BUDGET ?= 600
 OUT ?= runs
 BIN := $(VENV)/bin
 
-.PHONY: run test
+.PHONY: run test test-fast
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,3 +38,6 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
+
+test-fast: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -m 'not slow'

@@ -26,8 +26,8 @@ def main() -> int:
     args = ap.parse_args()
     import torch
 
-    from resattn.cli.common import cpu_has_native_bf16
     from resattn.engine.provenance import device_name
+    from resattn.runtime import cpu_has_native_bf16
 
     native = cpu_has_native_bf16()
     limit = args.max_seconds if args.max_seconds is not None else (120.0 if native else None)

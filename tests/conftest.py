@@ -1,4 +1,6 @@
-"""Shared fixtures: the real CIFAR-10 (from $RESATTN_TEST_CIFAR10 or ../shared) and helpers."""
+"""Shared fixtures and helpers: the real CIFAR-10 (from $RESATTN_TEST_CIFAR10 or ../shared), a
+trained 3-epoch run, the `slow` tier, and `cli` / `assert_user_error` for command-line tests
+(`from conftest import cli`)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,21 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli(*args: str, timeout: float = 600, **kw) -> subprocess.CompletedProcess:
+    """`resattn ARGS...` in a fresh process, as a user runs it."""
+    return subprocess.run([sys.executable, "-m", "resattn", *args], capture_output=True,
+                          text=True, timeout=timeout, **kw)
+
+
+def assert_user_error(proc: subprocess.CompletedProcess, match: str | None = None) -> None:
+    """A user mistake: exit 2, one line on stderr, no traceback (and `match` in it)."""
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    if match is not None:
+        assert match in lines[0], lines[0]
 SHARED_TOOL = ROOT.parent / "shared" / "tools" / "cifar10_unpack.py"
 
 

@@ -3,7 +3,10 @@
 from pathlib import Path
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
+
+pytestmark = pytest.mark.slow  # spawns processes / builds packages
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,6 +7,10 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # spawns processes / builds packages
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "resattn"
 

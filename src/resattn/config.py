@@ -19,104 +19,137 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from .errors import UserError
+from .data import DATASETS
+from .errors import InvalidOption, UserError
+from .models import list_models
+from .models.activations import ATTENTION_TYPES
+from .models.attention import RESIDUAL_TYPES
+from .models.soft_mask import MASK_TYPES
+
+MODEL_NAMES = tuple(list_models())
+
+
+_SECTION = [""]  # the section `option` files new keys under, set by `section` in Config
+
+
+def section(name: str) -> None:
+    """Opens a TOML section in the body of Config: the options below it belong to it."""
+    _SECTION[0] = name
+
+
+def option(default: Any, help: str, choices: tuple[str, ...] | None = None,
+           metavar: str | None = None) -> Any:
+    """One option, declared once: its default, help text, choices and TOML section. Flags
+    (`resattn train --help`), TOML keys, type checks and choices are generated from it."""
+    meta = {"help": help, "choices": choices, "metavar": metavar, "section": _SECTION[0]}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 @dataclass
 class Config:
-    # [model]
-    model: str = "attention56"
-    attention: str = "mixed"
-    residual: str = "arl"
-    mask: str = "encoder_decoder"
-    drop_rate: float | None = None  # None: the model's own default
-    # [data]
-    dataset: str = "cifar10"
-    data_dir: str | None = None
-    label_type: str = "fine"
-    val_size: int = 5000
-    label_noise: float = 0.0
-    train_subset: int = 0
-    test_subset: int = 0  # evaluate on a stratified subset of the test set; 0 = all (quick looks)
-    download: bool = True
-    input_size: int = 0  # image folders: 0 = the model's default input size
-    workers: int = 4
-    # [augment]
-    crop_padding: int = 4
-    crop_mode: str = "constant"
-    flip: bool = True
-    rotation: float = 0.0
-    cutout: int = 0
-    mixup: float = 0.0
-    cutmix: float = 0.0
-    normalization: str = "pixel"
-    # [optim]
-    optimizer: str = "sgd"
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    decay_norm_and_bias: bool = False  # weight decay on BN and bias parameters too
-    batch_size: int = 64
-    label_smoothing: float = 0.0
-    grad_clip: float = 0.0  # max global gradient norm; 0 = off
-    ema: bool = False
-    ema_decay: float = 0.999
-    sync_bn: bool = False  # torchrun: BatchNorm statistics over all processes (CUDA)
-    lr_scaling: str = "none"  # torchrun: "linear" multiplies lr by the number of processes
-    # [schedule]
-    schedule: str = "step"
-    epochs: int = 30  # a layer (recipe, file, flags) that sets only one of epochs / iterations
-    iterations: int = 0  # resets the other to 0; when both are set, iterations wins
-    warmup: float = 0.0  # epochs of linear warm-up (fractions allowed)
-    milestones: list[float] = field(default_factory=list)  # step schedule, in milestone_unit
-    milestone_unit: str = "epoch"  # or "iter"
-    gamma: float = 0.1
-    # [train]
-    seed: int = 0
-    device: str = "auto"
-    amp: str = "auto"  # auto: bf16 on CUDA and on CPUs with native bf16, else off
-    channels_last: bool = True
-    compile: bool = False
-    out: str = "runs"
-    time_budget: float = 0.0  # seconds of training; 0 = no limit
-    eval_batch_size: int = 0  # 0: the training batch size
-    tta: bool = False  # flip test-time augmentation in the final evaluation
-    log_every: int = 50  # steps between TensorBoard step scalars and progress-bar refreshes
-    viz_every: int = 0  # epochs between attention-mask grids in TensorBoard; 0 = off
-    monitor_test: bool = False  # test accuracy after every epoch, off the clock, for
-    # time-to-accuracy curves; never used to choose weights
+    section("model")
+    model: str = option("attention56", "architecture", MODEL_NAMES)
+    attention: str = option("mixed", "soft-mask activation (paper Sec. 3.3)", ATTENTION_TYPES)
+    residual: str = option("arl", "attention residual learning (arl, paper Eq. 3), naive "
+                           "masking (nal) or none", RESIDUAL_TYPES)
+    mask: str = option("encoder_decoder", "soft-mask branch: bottom-up top-down "
+                       "(encoder_decoder) or local convolutions", MASK_TYPES)
+    drop_rate: float | None = option(None, "dropout before the classifier (default: the "
+                                     "model's own)")
+    section("data")
+    dataset: str = option("cifar10", "cifar10, cifar100 or folder (your own images)", DATASETS)
+    data_dir: str | None = option(None, "where the data is (default: $RESATTN_DATA_DIR, else "
+                                  "~/.cache/resattn)", metavar="PATH")
+    label_type: str = option("fine", "CIFAR-100 labels: 100 fine or 20 coarse classes",
+                             ("fine", "coarse"))
+    val_size: int = option(5000, "training images held out for validation, stratified; "
+                           "0 = train on all", metavar="N")
+    split_seed: int = option(0, "seed of the validation split, subsets and label noise (not "
+                             "of training): runs with different --seed validate on the same "
+                             "images")
+    label_noise: float = option(0.0, "fraction of training labels replaced by another class "
+                                "(paper Table 5)")
+    train_subset: int = option(0, "train on a stratified subset of N images; 0 = all",
+                               metavar="N")
+    test_subset: int = option(0, "evaluate on a stratified subset of N test images; 0 = all",
+                              metavar="N")
+    download: bool = option(True, "download a missing dataset (CIFAR)")
+    input_size: int = option(0, "image folders: side of the network input; 0 = the model's "
+                             "own", metavar="PIXELS")
+    workers: int = option(4, "image folders: decoding processes; 0 = in this process")
+    section("augment")
+    crop_padding: int = option(4, "random-crop padding in pixels; 0 = no crop",
+                               metavar="PIXELS")
+    crop_mode: str = option("constant", "padding of the random crop", ("constant", "reflect"))
+    flip: bool = option(True, "random horizontal flips")
+    rotation: float = option(0.0, "random rotation, max degrees", metavar="DEGREES")
+    cutout: int = option(0, "cutout square side in pixels; 0 = off", metavar="PIXELS")
+    mixup: float = option(0.0, "mixup Beta alpha; 0 = off", metavar="ALPHA")
+    cutmix: float = option(0.0, "cutmix Beta alpha; 0 = off", metavar="ALPHA")
+    normalization: str = option("pixel", "subtract the per-pixel mean (paper) or standardise "
+                                "per channel", ("pixel", "channel"))
+    section("optim")
+    optimizer: str = option("sgd", "sgd (Nesterov momentum), adam or adamw",
+                            ("sgd", "adam", "adamw"))
+    lr: float = option(0.1, "peak learning rate")
+    momentum: float = option(0.9, "SGD momentum")
+    weight_decay: float = option(1e-4, "L2 weight decay")
+    decay_norm_and_bias: bool = option(False, "apply weight decay to BN and bias parameters too")
+    batch_size: int = option(64, "training batch size (per process under torchrun)")
+    label_smoothing: float = option(0.0, "label smoothing of the cross-entropy")
+    grad_clip: float = option(0.0, "max global gradient norm; 0 = off")
+    ema: bool = option(False, "keep an exponential moving average of the weights")
+    ema_decay: float = option(0.999, "EMA decay per step")
+    sync_bn: bool = option(False, "torchrun: BatchNorm statistics over all processes (CUDA)")
+    lr_scaling: str = option("none", "torchrun: 'linear' multiplies --lr by the number of "
+                             "processes", ("none", "linear"))
+    section("schedule")
+    schedule: str = option("step", "learning-rate schedule", ("step", "cosine", "onecycle"))
+    epochs: int = option(30, "epochs (setting only one of --epochs / --iterations resets the "
+                         "other)")
+    iterations: int = option(0, "optimizer steps instead of epochs; wins when both are set")
+    warmup: float = option(0.0, "epochs of linear warm-up (fractions allowed)", metavar="EPOCHS")
+    milestones: list[float] = option([], "step schedule: where the lr drops, in "
+                                     "--milestone-unit")
+    milestone_unit: str = option("epoch", "unit of --milestones", ("epoch", "iter"))
+    gamma: float = option(0.1, "step schedule: lr factor at each milestone")
+    section("train")
+    seed: int = option(0, "seed of weights, augmentation and data order")
+    device: str = option("auto", "auto, cpu, cuda, cuda:N or mps")
+    amp: str = option("auto", "autocast: auto = bf16 on CUDA and on CPUs with native bf16 "
+                      "(AVX512-BF16 or AMX), else off (fp32)", ("auto", "bf16", "fp16", "off"))
+    channels_last: bool = option(True, "NHWC memory format (faster convolutions)")
+    compile: bool = option(False, "torch.compile the training step")
+    out: str = option("runs", "parent folder of the run directory", metavar="DIR")
+    time_budget: float = option(0.0, "seconds of training, then a clean stop and the final "
+                                "evaluation; the schedule is stretched to it; 0 = no limit",
+                                metavar="SECONDS")
+    eval_batch_size: int = option(0, "evaluation batch size; 0 = the training batch size")
+    tta: bool = option(False, "flip test-time augmentation in the final evaluation")
+    log_every: int = option(50, "steps between TensorBoard step scalars and progress-bar "
+                            "refreshes", metavar="STEPS")
+    viz_every: int = option(0, "attention masks of 8 fixed validation images to TensorBoard "
+                            "every N epochs; 0 = off", metavar="N")
+    monitor_test: bool = option(False, "evaluate the test set after every epoch (off the "
+                                "training clock) for time-to-accuracy curves; never used to "
+                                "pick weights")
 
 
-SECTIONS: dict[str, tuple[str, ...]] = {
-    "model": ("model", "attention", "residual", "mask", "drop_rate"),
-    "data": ("dataset", "data_dir", "label_type", "val_size", "label_noise", "train_subset",
-             "test_subset", "download", "input_size", "workers"),
-    "augment": ("crop_padding", "crop_mode", "flip", "rotation", "cutout", "mixup", "cutmix",
-                "normalization"),
-    "optim": ("optimizer", "lr", "momentum", "weight_decay", "decay_norm_and_bias",
-              "batch_size", "label_smoothing", "grad_clip", "ema", "ema_decay", "sync_bn",
-              "lr_scaling"),
-    "schedule": ("schedule", "epochs", "iterations", "warmup", "milestones", "milestone_unit",
-                 "gamma"),
-    "train": ("seed", "device", "amp", "channels_last", "compile", "out", "time_budget",
-              "eval_batch_size", "tta", "log_every", "viz_every", "monitor_test"),
-}
 FIELDS = {f.name: f for f in fields(Config)}
+SECTIONS: dict[str, tuple[str, ...]] = {}
+for _f in fields(Config):
+    SECTIONS[_f.metadata["section"]] = (*SECTIONS.get(_f.metadata["section"], ()), _f.name)
 assert sorted(k for keys in SECTIONS.values() for k in keys) == sorted(FIELDS)
-
-CHOICES = {
-    "optimizer": ("sgd", "adam", "adamw"),
-    "schedule": ("step", "cosine", "onecycle"),
-    "milestone_unit": ("epoch", "iter"),
-    "lr_scaling": ("none", "linear"),
-    "amp": ("auto", "bf16", "fp16", "off"),
-    "device": ("auto", "cuda", "cpu", "mps"),
-}
+SECTION_OF = {key: section for section, keys in SECTIONS.items() for key in keys}
+CHOICES = {name: f.metadata["choices"] for name, f in FIELDS.items() if f.metadata["choices"]}
+DEFAULTS = {name: getattr(Config(), name) for name in FIELDS}
 
 
 def _coerce(key: str, value: Any) -> Any:
     """Type-check one value against the Config field; ints are accepted for floats."""
-    default = getattr(Config(), key)
+    default = DEFAULTS[key]
     if value is None:
         if key in ("drop_rate", "data_dir"):
             return None
@@ -136,9 +169,8 @@ def _coerce(key: str, value: Any) -> Any:
         ok = isinstance(value, str)
     if not ok:
         raise UserError(f"{key}={value!r} has the wrong type; expected {kind.__name__}")
-    if key in CHOICES and value not in CHOICES[key] and not (
-            key == "device" and value.startswith("cuda:") and value[5:].isdigit()):
-        raise UserError(f"{key}={value!r} is not valid; choose one of {', '.join(CHOICES[key])}")
+    if key in CHOICES and value not in CHOICES[key]:
+        raise InvalidOption(key, value, f"choose one of {', '.join(CHOICES[key])}")
     return value
 
 
@@ -153,7 +185,10 @@ def from_toml_dict(data: dict[str, Any], source: str) -> dict[str, Any]:
             if key not in SECTIONS[section]:
                 raise UserError(f"{source}: unknown key {key!r} in [{section}]; valid keys: "
                                 f"{', '.join(SECTIONS[section])}")
-            flat[key] = _coerce(key, value)
+            try:
+                flat[key] = _coerce(key, value)
+            except UserError as exc:  # named by its key in the file, not by a flag
+                raise UserError(f"{source}: {exc}") from None
     return flat
 
 
@@ -211,8 +246,7 @@ def check(cfg: Config) -> None:
     """Values that parse but make no sense: one line naming the flag."""
     def need(ok: bool, key: str, rule: str) -> None:
         if not ok:
-            flag = "--" + key.replace("_", "-")
-            raise UserError(f"{flag} {getattr(cfg, key)!r} is not valid; it must be {rule}")
+            raise InvalidOption(key, getattr(cfg, key), f"it must be {rule}")
 
     for f in fields(cfg):  # inf or nan trains to NaN weights and a summary full of NaN
         value = getattr(cfg, f.name)
@@ -224,7 +258,7 @@ def check(cfg: Config) -> None:
     need(cfg.epochs >= 0, "epochs", ">= 1")
     need(cfg.iterations >= 0, "iterations", ">= 1")
     if cfg.epochs == 0 and cfg.iterations == 0:
-        raise UserError("--epochs 0 is not valid; set --epochs or --iterations to >= 1")
+        raise InvalidOption("epochs", 0, "set epochs or iterations to >= 1")
     need(cfg.weight_decay >= 0, "weight_decay", ">= 0")
     need(0 <= cfg.momentum < 1, "momentum", "in [0, 1)")
     need(0 <= cfg.label_smoothing < 1, "label_smoothing", "in [0, 1)")
@@ -237,6 +271,8 @@ def check(cfg: Config) -> None:
     need(cfg.viz_every >= 0, "viz_every", ">= 0")
     need(0 <= cfg.label_noise <= 1, "label_noise", "in [0, 1]")
     need(cfg.val_size >= 0, "val_size", ">= 0")
+    need(cfg.seed >= 0, "seed", ">= 0")
+    need(cfg.split_seed >= 0, "split_seed", ">= 0")
     need(cfg.train_subset >= 0, "train_subset", ">= 0")
     need(cfg.test_subset >= 0, "test_subset", ">= 0")
 

@@ -1,5 +1,23 @@
-"""Errors that mean the user must change something: the CLI prints them as one line."""
+"""Errors that mean the user must change something. The CLI prints them as one line and exits
+2; any other exception is a bug and keeps its traceback."""
+
+from __future__ import annotations
+
+from typing import Any
 
 
 class UserError(Exception):
-    """A mistake in what the user asked for or gave (flag, file, data): say what to do."""
+    """A mistake in what the user asked for or gave (option, file, data): say what to do."""
+
+
+class InvalidOption(UserError, ValueError):
+    """An option value the library cannot use. A ValueError for Python callers; the CLI names
+    the flag (`--val-size 60000 is not valid; ...`), the library the key (`val_size=60000 ...`).
+    """
+
+    def __init__(self, key: str, value: Any, rule: str):
+        self.key, self.value, self.rule = key, value, rule
+        super().__init__(f"{key}={value!r} is not valid; {rule}")
+
+    def as_flag(self) -> str:
+        return f"--{self.key.replace('_', '-')} {self.value!r} is not valid; {self.rule}"

@@ -129,8 +129,13 @@ def run_key(cfg: Config) -> str:
 def plan(suite: Suite, out: Path, recipe: str | None, budget: dict[str, Any], seeds: int,
          extra: dict[str, Any]) -> list[PlannedRun]:
     runs = []
+    extra = dict(extra)
+    first = extra.pop("seed", 0)  # --set seed=N: the seeds are N, N+1, ...
     for run in suite.runs:
-        for seed in range(seeds):
+        if "seed" in run["overrides"]:
+            raise UserError(f"suite {suite.name}: run {run['name']!r} sets seed; seeds come "
+                            "from --seeds (and --set seed=N for the first one)")
+        for seed in range(first, first + seeds):
             cfg = resolve(recipe, None, {**run["overrides"], **budget, **extra, "seed": seed})
             run_dir = out / "runs" / f"{cfg.model}-{run_key(cfg)}"
             runs.append(PlannedRun(run["name"], seed, run["reference"], cfg, run_dir))

@@ -9,6 +9,7 @@ import sys
 import time
 
 import pytest
+from conftest import cli
 from PIL import Image
 
 from resattn.errors import UserError
@@ -90,11 +91,8 @@ def test_malformed_suites_are_refused_before_training(tmp_path, text, message):
     assert "Traceback" not in proc.stderr and not (tmp_path / "exp").exists()
 
 
-def cli(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "resattn", *args], capture_output=True,
-                          text=True, timeout=600, **kw)
 
-
+@pytest.mark.slow
 def test_tiny_suite_end_to_end_with_interruption(cifar10_dir, tmp_path):
     suite = tmp_path / "tiny.toml"
     suite.write_text(TINY)

@@ -2,10 +2,13 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from resattn.cli import main
 from resattn.models import list_models
 
 
+@pytest.mark.slow
 def test_models_table(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
@@ -15,6 +18,7 @@ def test_models_table(capsys):
     assert "1.84M" in out  # attention92
 
 
+@pytest.mark.slow
 def test_models_json(capsys):
     assert main(["models", "--format", "json", "--num-classes", "100"]) == 0
     rows = json.loads(capsys.readouterr().out)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from resattn.cli import common
+from resattn import runtime as common
 from resattn.errors import UserError
 
 CPU = torch.device("cpu")

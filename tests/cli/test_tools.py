@@ -4,23 +4,17 @@ from __future__ import annotations
 
 import json
 import struct
-import subprocess
-import sys
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import cli
 from PIL import Image
 
 from resattn.cli import main
 from resattn.data import load_cifar
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "resattn", *args], capture_output=True,
-                          text=True, timeout=600)
 
 
 def png_bomb(path: Path, side: int = 30000) -> Path:
@@ -43,6 +37,7 @@ def test_pngs(cifar10_dir, tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_predict_agrees_with_evaluate(small_run, cifar10_dir, tmp_path):
     # evaluate's predictions name their images (positions in the test batch), so the same
     # images written as PNG files can be given to predict
@@ -102,6 +97,7 @@ def test_predict_every_image_kind_and_bad_files(small_run, tmp_path):
                for line in proc.stderr.strip().splitlines())
 
 
+@pytest.mark.slow
 def test_visualize_writes_one_png_per_image(small_run, test_pngs, tmp_path):
     folder = test_pngs
     out = tmp_path / "viz"
@@ -141,7 +137,7 @@ def test_export_matches_pytorch_on_real_images(small_run, cifar10_dir, tmp_path,
     proc = cli("export", str(small_run), "--format", fmt, "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     ckpt = torch.load(small_run / "last.pt", weights_only=True)
-    from resattn.cli.common import model_from_checkpoint
+    from resattn.api import model_from_checkpoint
     from resattn.data.augment import normalize
 
     model, _ = model_from_checkpoint(ckpt)
@@ -167,6 +163,7 @@ def test_export_matches_pytorch_on_real_images(small_run, cifar10_dir, tmp_path,
     assert torch.equal(mean, ckpt["mean"])
 
 
+@pytest.mark.slow
 def test_bench_runs_and_reports(capsys):
     assert main(["bench", "attention56", "--batch-size", "4", "--inference-batch-size", "8",
                  "--variants", "fp32", "bf16+cl", "--seconds", "0.2", "--json",
@@ -179,6 +176,7 @@ def test_bench_runs_and_reports(capsys):
     assert all(r["images_per_s"] > 0 and r["peak_memory_mb"] > 0 for r in doc["results"])
 
 
+@pytest.mark.slow
 def test_predict_and_evaluate_int8(small_run, cifar10_dir, test_pngs):
     pr = cli("predict", str(small_run), str(test_pngs), "--int8", "--calibration-images", "64",
              "--topk", "10",
@@ -206,6 +204,7 @@ def test_int8_bad_input_is_one_line_error(small_run, test_pngs, args, message):
     assert len(lines) == 1 and message in lines[0]
 
 
+@pytest.mark.slow
 def test_evaluate_defaults_to_the_whole_test_set(small_run, cifar10_dir):
     """The run evaluated 500 test images; evaluate reports on all 10,000 unless asked."""
     assert json.loads((small_run / "summary.json").read_text())["test_images"] == 500
@@ -215,6 +214,7 @@ def test_evaluate_defaults_to_the_whole_test_set(small_run, cifar10_dir):
     assert json.loads(ev.stdout)["images"] == 10000
 
 
+@pytest.mark.slow
 def test_export_int8_torchscript(small_run, cifar10_dir, tmp_path):
     out = tmp_path / "int8.pt"
     proc = cli("export", str(small_run), "--format", "torchscript", "--int8",

@@ -18,6 +18,7 @@ from resattn.data.images import (
     random_resized_crop,
     resize_center_crop,
 )
+from resattn.errors import InvalidOption
 
 
 def save(path, img, **kw):
@@ -139,5 +140,5 @@ def test_build_folder_end_to_end(tmp_path, caplog):
 
 
 def test_folder_needs_data_dir():
-    with pytest.raises(ValueError, match="--data-dir"):
+    with pytest.raises(InvalidOption, match="data_dir=None is not valid; the folder dataset"):
         build_data(DataConfig(dataset="folder"), 8, "cpu")

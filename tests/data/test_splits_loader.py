@@ -43,6 +43,7 @@ def test_label_noise_exact_fraction_and_always_another_class():
     assert len(torch.unique(noisy[changed])) == 10
 
 
+@pytest.mark.slow
 def test_real_split_disjoint_and_reproducible(cifar10_dir):
     cfg = DataConfig(data_dir=str(cifar10_dir), val_size=5000)
     a = build_data(cfg, batch_size=128, device="cpu", seed=7)
@@ -61,6 +62,23 @@ def test_real_split_disjoint_and_reproducible(cifar10_dir):
     assert torch.equal(xa, xb) and torch.equal(ya, yb)
     c = build_data(cfg, batch_size=128, device="cpu", seed=8)
     assert not torch.equal(next(iter(c.train))[1], ya)
+    # another training seed validates on the same images; another split seed on others
+    assert torch.equal(c.val.data.index, a.val.data.index)
+    d = build_data(cfg, batch_size=128, device="cpu", seed=7, split_seed=1)
+    assert not torch.equal(d.val.data.index.sort().values, a.val.data.index.sort().values)
+
+
+def test_subset_streams_are_independent_of_the_seed(cifar10_dir):
+    """The subset of seed s is not the split of seed s+1 (the streams once were seed+1/seed+2),
+    and the training subset does not change with the training seed."""
+    cfg = DataConfig(data_dir=str(cifar10_dir), val_size=5000, train_subset=5000,
+                     test_subset=1000)
+    a = build_data(cfg, 128, "cpu", seed=0)
+    b = build_data(cfg, 128, "cpu", seed=1)
+    assert torch.equal(a.train.data.index, b.train.data.index)
+    assert torch.equal(a.test.data.index, b.test.data.index)
+    held = set(a.val.data.index.tolist())
+    assert not held & set(a.train.data.index.tolist())
 
 
 def test_val_size_zero_trains_on_everything(cifar10_dir):

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from resattn.cli.common import model_from_checkpoint
+from resattn.api import model_from_checkpoint
 from resattn.data import load_cifar
 from resattn.data.augment import normalize
 from resattn.models import QuantizationError, create_model, quantize_int8
@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TRAINED = ROOT / "docs" / "results" / "gpu-h200" / "attention56-cifar10-h200-170s.pt"
 
 
+@pytest.mark.slow
 def test_int8_matches_fp32_on_real_images(cifar10_dir):
     """attention56 trained to 91.7% (GPU run): on 1,000 real test images the int8 model agrees
     with fp32 on almost every prediction and loses at most half a point of accuracy."""
@@ -38,6 +39,7 @@ def test_int8_matches_fp32_on_real_images(cifar10_dir):
     assert any("quantized" in type(m).__module__ for m in int8.modules())  # really int8 kernels
 
 
+@pytest.mark.slow
 def test_original_model_untouched_and_slicing_exact():
     torch.manual_seed(0)
     model = create_model("attention56").eval()

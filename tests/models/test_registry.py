@@ -9,7 +9,7 @@ from resattn import create_model, list_models
 
 
 def test_unknown_model_lists_valid_names():
-    with pytest.raises(ValueError, match="unknown model 'attention57'") as err:
+    with pytest.raises(ValueError, match="model='attention57' is not valid") as err:
         create_model("attention57")
     assert all(name in str(err.value) for name in list_models())
 

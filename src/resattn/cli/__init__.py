@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
 
-from ..errors import UserError
+from ..errors import InvalidOption, UserError
 from . import bench as bench_cmd
 from . import data as data_cmd
 from . import evaluate as evaluate_cmd
@@ -52,10 +53,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
         return COMMANDS[args.command].run(args) or 0
-    except (UserError, ValueError) as exc:
-        # ValueError is what the model registry raises for a bad name or option
-        print(f"resattn {args.command}: error: {exc}", file=sys.stderr)
+    except UserError as exc:
+        print(f"resattn {args.command}: error: {user_message(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"resattn {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception:  # not the user's doing: keep the traceback for the report
+        traceback.print_exc()
+        print(f"resattn {args.command}: internal error; this is a bug, please report it with "
+              "the command line and the traceback above", file=sys.stderr)
+        return 1
+
+
+def user_message(exc: UserError) -> str:
+    """One line; an invalid option is named by its flag when it has one."""
+    from ..config import FIELDS
+
+    if isinstance(exc, InvalidOption) and exc.key in FIELDS:
+        return exc.as_flag()
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__

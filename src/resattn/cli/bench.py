@@ -12,7 +12,7 @@ import torch
 from ..engine.bench import measure
 from ..errors import UserError
 from ..models import count_flops, count_params, create_model, get_spec, list_models
-from .common import cpu_has_native_bf16, resolve_device
+from ..runtime import cpu_has_native_bf16, resolve_device
 
 VARIANTS = {  # name: (amp, channels_last, compile)
     "fp32": ("off", False, False),

@@ -10,14 +10,14 @@ import sys
 import time
 from pathlib import Path
 
+from ..api import train_config
 from ..config import suite_value
 from ..engine.checkpoint import load_checkpoint
 from ..engine.provenance import device_name
 from ..engine.trainer import Interrupted
 from ..errors import UserError
 from ..experiment import aggregate, load_suite, parse_budget, plan, results_markdown, suite_names
-from .common import resolve_device
-from .train import train_config
+from ..runtime import resolve_device
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
@@ -28,7 +28,9 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--budget", default=None, metavar="seconds:N|epochs:N",
                    help="scale every run: a time budget or a number of epochs")
     p.add_argument("--recipe", default="fast", help="recipe of every run (default fast)")
-    p.add_argument("--seeds", type=int, default=1, help="seeds per run: mean and spread")
+    p.add_argument("--seeds", type=int, default=1,
+                   help="seeds per run, 0, 1, ... (or from --set seed=N on): mean and spread; "
+                        "every seed validates on the same held-out images (split_seed)")
     p.add_argument("--out", default="runs/experiments")
     p.add_argument("--device", default=None)
     p.add_argument("--data-dir", default=None)

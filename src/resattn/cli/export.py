@@ -4,6 +4,7 @@ names and normalisation in the file's metadata; the export is checked against Py
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import tempfile
@@ -12,12 +13,15 @@ from pathlib import Path
 
 import torch
 
+from ..api import int8_model, model_from_checkpoint
 from ..engine.checkpoint import load_checkpoint
 from ..errors import UserError
 from ..models import inference_model
-from .common import add_int8_args, int8_model, model_from_checkpoint
+from .common import add_int8_args, add_weights_arg
 
 METADATA_KEY = "resattn"
+# the TorchScript exporter's range; the soft mask's bilinear upsampling needs opset 11
+OPSETS = range(11, 21)
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
@@ -29,8 +33,9 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("checkpoint", metavar="CKPT")
     p.add_argument("--format", choices=("onnx", "torchscript"), required=True)
     p.add_argument("--out", required=True, help="output file (.onnx / .pt)")
-    p.add_argument("--weights", choices=("auto", "raw", "ema"), default="auto")
-    p.add_argument("--opset", type=int, default=18, help="ONNX opset")
+    add_weights_arg(p)
+    p.add_argument("--opset", type=int, default=18,
+                   help=f"ONNX opset, {OPSETS.start} to {OPSETS.stop - 1} (default 18)")
     p.add_argument("--data-dir", default=None, help="the run's dataset, for --int8 calibration")
     add_int8_args(p)
     p.set_defaults(command=name)
@@ -50,10 +55,28 @@ def export_metadata(ckpt: dict) -> dict:
 
 
 def _atomic_target(out: Path):
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=out.name + ".", suffix=".tmp", dir=out.parent)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=out.name + ".", suffix=".tmp", dir=out.parent)
+    except OSError as exc:
+        raise UserError(f"cannot write {out} ({exc.strerror or exc}); choose another --out"
+                        ) from None
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())  # like any other file the user writes
     return Path(tmp)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_sha256(out: Path) -> str:
+    """OUT.sha256 beside the export, in `sha256sum -c` format: a copy can be checked."""
+    digest = hashlib.sha256(out.read_bytes()).hexdigest()
+    Path(f"{out}.sha256").write_text(f"{digest}  {out.name}\n")
+    return digest
 
 
 def export_torchscript(model: torch.nn.Module, example: torch.Tensor, meta: dict,
@@ -83,9 +106,15 @@ def export_onnx(model: torch.nn.Module, example: torch.Tensor, meta: dict, out: 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(model, (example,), str(tmp), input_names=["images"],
-                              output_names=["logits"], opset_version=opset, dynamo=False,
-                              dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}})
+            try:
+                torch.onnx.export(model, (example,), str(tmp), input_names=["images"],
+                                  output_names=["logits"], opset_version=opset, dynamo=False,
+                                  dynamic_axes={"images": {0: "batch"},
+                                                "logits": {0: "batch"}})
+            except torch.onnx.errors.OnnxExporterError as exc:
+                first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+                raise UserError(f"ONNX export at opset {opset} failed ({first}); use the "
+                                "default --opset 18") from None
         proto = onnx.load(str(tmp))
         entry = proto.metadata_props.add()
         entry.key, entry.value = METADATA_KEY, json.dumps(meta)
@@ -101,18 +130,24 @@ def export_onnx(model: torch.nn.Module, example: torch.Tensor, meta: dict, out: 
 def run(args: argparse.Namespace) -> int:
     if args.int8 and args.format != "torchscript":
         raise UserError("--int8 exports to TorchScript only; use --format torchscript")
+    if args.opset not in OPSETS:
+        raise UserError(f"--opset {args.opset} is not valid; use {OPSETS.start} to "
+                        f"{OPSETS.stop - 1} (default 18)")
+    out = Path(args.out)
+    if out.is_dir():
+        raise UserError(f"--out {out} is a directory; give a file name, e.g. {out}/model.onnx")
     ckpt = load_checkpoint(args.checkpoint)
     model, cfg = model_from_checkpoint(ckpt, args.weights)
     meta = export_metadata(ckpt)
     if args.int8:
-        model, record = int8_model(model, cfg, ckpt, args.calibration_images,
-                                   data_dir=args.data_dir, micro_batch=None)
+        if args.data_dir is not None:
+            cfg.data_dir = args.data_dir
+        model, record = int8_model(model, cfg, ckpt, args.calibration_images, micro_batch=None)
         meta.update(record)
     else:
         model = inference_model(model, channels_last=False)
         meta["precision"] = "fp32"
     size = int(ckpt["input_size"])
-    out = Path(args.out)
     example = torch.randn(2, 3, size, size)
     if args.format == "torchscript":
         exported = export_torchscript(model, example, meta, out)
@@ -125,6 +160,7 @@ def run(args: argparse.Namespace) -> int:
     if not diff < 1e-3:
         raise UserError(f"the exported model disagrees with PyTorch (max |diff| {diff:.2e}); "
                         "report this with the checkpoint")
-    print(f"{out} ({args.format}, {meta['precision']}, {out.stat().st_size / 1e6:.1f} MB): "
-          f"max |logit diff| {diff:.1e} vs PyTorch at batch 5")
+    digest = write_sha256(out)
+    print(f"{out} ({args.format}, {meta['precision']}, {out.stat().st_size / 1e6:.1f} MB, "
+          f"sha256 {digest[:12]}): max |logit diff| {diff:.1e} vs PyTorch at batch 5")
     return 0

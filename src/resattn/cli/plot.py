@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 from pathlib import Path
 
+from ..engine.logger import read_metrics as read_metrics_lines
 from ..errors import UserError
 
 
@@ -23,11 +24,14 @@ def read_metrics(run_dir: Path) -> list[dict]:
     if not path.is_file():
         raise UserError(f"{path} not found; pass a run directory written by resattn train")
     try:
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    except ValueError:
-        raise UserError(f"{path} is not valid JSON lines") from None
+        rows, bad = read_metrics_lines(path)
+    except OSError as exc:
+        raise UserError(f"cannot read {path} ({exc.strerror or exc})") from None
     if not rows:
-        raise UserError(f"{path} holds no finished epoch yet")
+        raise UserError(f"{path} holds no finished epoch yet" if not bad else
+                        f"{path} holds no readable epoch row ({bad} unreadable lines)")
+    if bad:
+        print(f"resattn plot: skipped {bad} unreadable line(s) of {path}", file=sys.stderr)
     return rows
 
 

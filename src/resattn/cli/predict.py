@@ -7,18 +7,10 @@ import json
 import sys
 from pathlib import Path
 
+from ..api.inference import Predictor
 from ..data.images import IMAGE_EXTENSIONS, ImageReadError, load_rgb
-from ..engine.checkpoint import load_checkpoint
-from ..engine.predict import predict_probs, preprocess
 from ..errors import UserError
-from ..models import inference_model
-from .common import (
-    add_int8_args,
-    int8_model,
-    model_from_checkpoint,
-    resolve_amp,
-    resolve_device,
-)
+from .common import add_int8_args, add_weights_arg
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
@@ -32,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--device", default="auto")
     p.add_argument("--amp", default="auto", help="auto | bf16 | fp16 | off")
-    p.add_argument("--weights", choices=("auto", "raw", "ema"), default="auto")
+    add_weights_arg(p)
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.add_argument("--data-dir", default=None, help="the run's dataset, for --int8 calibration")
     add_int8_args(p)
@@ -54,21 +46,10 @@ def expand(paths: list[str]) -> list[Path]:
 def run(args: argparse.Namespace) -> int:
     if args.topk < 1 or args.batch_size < 1:
         raise UserError("--topk and --batch-size must be >= 1")
-    ckpt = load_checkpoint(args.checkpoint)
-    model, cfg = model_from_checkpoint(ckpt, args.weights)
-    device = resolve_device(args.device)
-    amp = resolve_amp(args.amp, device)
-    precision = {"precision": amp if amp != "off" else "fp32"}
-    if args.int8:
-        model, precision = int8_model(model, cfg, ckpt, args.calibration_images, device,
-                                      args.data_dir)
-        amp, channels_last = "off", False
-    else:
-        model = inference_model(model.to(device), channels_last=True,
-                                micro_batch=64 if device.type == "cpu" else None)
-        channels_last = True
-    classes, size = ckpt["classes"], int(ckpt["input_size"])
-    crop_pct = float(ckpt.get("crop_pct", 1.0))
+    predictor = Predictor(args.checkpoint, weights=args.weights, device=args.device,
+                          amp=args.amp, int8=args.int8,
+                          calibration_images=args.calibration_images, data_dir=args.data_dir)
+    classes = predictor.classes
     k = min(args.topk, len(classes))
     files = expand(args.paths)
     if not files:
@@ -87,14 +68,13 @@ def run(args: argparse.Namespace) -> int:
                 print(f"resattn predict: skipping {path}: {exc}", file=sys.stderr)
         if not images:
             continue
-        probs = predict_probs(model, preprocess(images, size, crop_pct), ckpt["mean"],
-                              ckpt["std"], device, amp, channels_last=channels_last)
+        probs = predictor(images)
         top = probs.topk(k, dim=1)
         for path, p, i in zip(names, top.values.tolist(), top.indices.tolist()):
             results.append({"path": str(path), "top": [
                 {"class": classes[c], "index": c, "prob": prob} for c, prob in zip(i, p)]})
     if args.json:
-        print(json.dumps({"checkpoint": str(args.checkpoint), **precision,
+        print(json.dumps({"checkpoint": str(args.checkpoint), **predictor.precision,
                           "predictions": results, "failed": failed}, indent=2))
     else:
         for r in results:

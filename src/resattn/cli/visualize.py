@@ -8,13 +8,15 @@ from pathlib import Path
 
 import torch
 
+from ..api import model_from_checkpoint
 from ..data.augment import normalize
 from ..data.images import ImageReadError, load_rgb
 from ..engine.checkpoint import load_checkpoint
 from ..engine.predict import preprocess
 from ..errors import UserError
 from ..models import inference_model
-from .common import model_from_checkpoint, resolve_device
+from ..runtime import resolve_device
+from .common import add_weights_arg
 from .predict import expand
 
 
@@ -29,7 +31,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--channels", type=int, nargs="+", default=None,
                    help="show these mask channels instead of the mean over channels")
     p.add_argument("--device", default="auto")
-    p.add_argument("--weights", choices=("auto", "raw", "ema"), default="auto")
+    add_weights_arg(p)
     p.set_defaults(command=name)
 
 
@@ -53,6 +55,9 @@ def output_names(files: list[Path]) -> dict[Path, str]:
 def run(args: argparse.Namespace) -> int:
     from ..viz import mask_figure, mask_maps, save_figure
 
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; give a folder for the PNG files")
     ckpt = load_checkpoint(args.checkpoint)
     model, _ = model_from_checkpoint(ckpt, args.weights)
     device = resolve_device(args.device)
@@ -64,7 +69,6 @@ def run(args: argparse.Namespace) -> int:
     files = expand(args.paths)
     if not files:
         raise UserError("no image files found in the given paths")
-    out = Path(args.out)
     names = output_names(files)
     failed = 0
     for path in files:

@@ -12,6 +12,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..errors import InvalidOption
+
 
 def _rand(n: int, g: torch.Generator, device: torch.device) -> torch.Tensor:
     return torch.rand(n, generator=g, device=device)
@@ -34,7 +36,7 @@ def random_crop(x: torch.Tensor, padding: int, g: torch.Generator,
     elif mode == "constant":
         padded = F.pad(x, (padding,) * 4)
     else:
-        raise ValueError(f"crop padding mode {mode!r} is not valid; choose constant or reflect")
+        raise InvalidOption("crop_mode", mode, "choose constant or reflect")
     dy = _randint(2 * padding + 1, n, g, x.device)
     dx = _randint(2 * padding + 1, n, g, x.device)
     rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]  # (N, 1, H, 1)

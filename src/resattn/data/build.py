@@ -7,11 +7,12 @@ from typing import Any
 
 import torch
 
+from ..errors import InvalidOption
 from .cifar import SOURCES, load_cifar
 from .dataset import ImageSet
 from .folder import FolderDataset, FolderLoader, FolderSplit, scan_folder
 from .images import CROP_PCT
-from .loader import AugmentConfig, BatchTransform, DeviceLoader, image_stats
+from .loader import AugmentConfig, BatchTransform, DeviceLoader, derive_seed, image_stats
 from .splits import add_label_noise, stratified_indices
 
 DATASETS = (*SOURCES, "folder")
@@ -32,14 +33,14 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:
-            raise ValueError(f"dataset={self.dataset!r} is not valid; "
+            raise InvalidOption("dataset", self.dataset,
                              f"choose one of {', '.join(DATASETS)}")
         if self.val_size < 0:
-            raise ValueError(f"val_size={self.val_size} is not valid; it must be >= 0")
+            raise InvalidOption("val_size", self.val_size, "it must be >= 0")
         if self.test_subset < 0:
-            raise ValueError(f"test_subset={self.test_subset} is not valid; it must be >= 0")
+            raise InvalidOption("test_subset", self.test_subset, "it must be >= 0")
         if self.train_subset < 0:
-            raise ValueError(f"train_subset={self.train_subset} is not valid; it must be >= 0")
+            raise InvalidOption("train_subset", self.train_subset, "it must be >= 0")
 
 
 @dataclass
@@ -59,45 +60,60 @@ class DataBundle:
         return len(self.classes)
 
 
-def _split(train, cfg: DataConfig, seed: int, has_val: bool):
+# independent streams of the split seed: which images are held out, subsetted or relabelled
+VAL_STREAM, TRAIN_SUBSET_STREAM, TEST_SUBSET_STREAM, NOISE_STREAM, STATS_STREAM = range(5)
+
+
+def _split(train, cfg: DataConfig, split_seed: int, has_val: bool):
     """Hold out val (unless the dataset brings its own), take the subset, add label noise.
-    The validation labels stay clean: noise is a property of the training set only."""
+    The validation labels stay clean: noise is a property of the training set only. Every
+    choice is drawn from its own stream of `split_seed`, never from the training seed, so runs
+    that differ only in their seed validate on the same images."""
     val = None
     if not has_val and cfg.val_size:
         if cfg.val_size >= len(train):
-            raise ValueError(f"val_size={cfg.val_size} is not valid; the training set holds "
+            raise InvalidOption("val_size", cfg.val_size, "the training set holds "
                              f"{len(train)} images")
-        rest, held = stratified_indices(train.labels, cfg.val_size, seed)
+        rest, held = stratified_indices(train.labels, cfg.val_size,
+                                        derive_seed(split_seed, VAL_STREAM))
         train, val = train.subset(rest), train.subset(held)
     if cfg.train_subset:
         if cfg.train_subset > len(train):
-            raise ValueError(f"train_subset={cfg.train_subset} is not valid; only "
+            raise InvalidOption("train_subset", cfg.train_subset, "only "
                              f"{len(train)} training images are left")
-        _, chosen = stratified_indices(train.labels, cfg.train_subset, seed + 1)
+        _, chosen = stratified_indices(train.labels, cfg.train_subset,
+                                       derive_seed(split_seed, TRAIN_SUBSET_STREAM))
         train = train.subset(chosen)
     noisy = 0
     if cfg.label_noise:
-        labels, changed = add_label_noise(train.labels, cfg.label_noise, len(train.classes), seed)
+        labels, changed = add_label_noise(train.labels, cfg.label_noise, len(train.classes),
+                                          derive_seed(split_seed, NOISE_STREAM))
         train = replace(train, labels=labels)
         noisy = len(changed)
     return train, val, noisy
 
 
 def build_data(cfg: DataConfig, batch_size: int, device: torch.device | str, seed: int = 0,
-               input_size: int = 32, eval_batch_size: int | None = None, workers: int = 2,
-               rank: int = 0, world_size: int = 1, progress: bool = True) -> DataBundle:
+               split_seed: int = 0, input_size: int = 32, eval_batch_size: int | None = None,
+               workers: int = 0, rank: int = 0, world_size: int = 1,
+               progress: bool = True) -> DataBundle:
+    """Train / val / test loaders. `seed`: augmentation and data order; `split_seed`: which
+    images are held out for validation, subsetted or relabelled. `workers`: decoding processes
+    for image folders (0 = in this process)."""
     device = torch.device(device)
     eval_bs = eval_batch_size or batch_size
     shard = {"rank": rank, "world_size": world_size}
     if cfg.dataset == "folder":
         if cfg.data_dir is None:
-            raise ValueError("--dataset folder needs --data-dir PATH (with train/<class>/...)")
+            raise InvalidOption("data_dir", None, "the folder dataset needs a folder holding "
+                                "train/<class>/ images")
         splits = scan_folder(cfg.data_dir)
-        train, val, noisy = _split(splits["train"], cfg, seed, "val" in splits)
+        train, val, noisy = _split(splits["train"], cfg, split_seed, "val" in splits)
         val = splits.get("val", val)
         test = splits.get("test")
         aug = replace(cfg.augment, crop_padding=0)  # random-resized-crop already crops
-        mean, std = _folder_stats(train, input_size, aug.normalization, seed)
+        mean, std = _folder_stats(train, input_size, aug.normalization,
+                                  derive_seed(split_seed, STATS_STREAM))
         transform = BatchTransform(aug, mean, std, len(train.classes))
 
         def loader(split: FolderSplit | None, is_train: bool):
@@ -109,7 +125,7 @@ def build_data(cfg: DataConfig, batch_size: int, device: torch.device | str, see
     else:
         train_set, test_set = load_cifar(cfg.dataset, cfg.data_dir, cfg.label_type,
                                          cfg.download, progress)
-        train, val, noisy = _split(train_set, cfg, seed, has_val=False)
+        train, val, noisy = _split(train_set, cfg, split_seed, has_val=False)
         test = test_set
         mean, std = image_stats(train.images, cfg.augment.normalization)
         transform = BatchTransform(cfg.augment, mean, std, len(train.classes))
@@ -122,7 +138,8 @@ def build_data(cfg: DataConfig, batch_size: int, device: torch.device | str, see
                                 transform, is_train, seed, **shard)
 
     if test is not None and cfg.test_subset and cfg.test_subset < len(test):
-        _, chosen = stratified_indices(test.labels, cfg.test_subset, seed + 2)
+        _, chosen = stratified_indices(test.labels, cfg.test_subset,
+                                       derive_seed(split_seed, TEST_SUBSET_STREAM))
         test = test.subset(chosen)
     info = {"train_size": len(train), "val_size": len(val) if val is not None else 0,
             "test_size": len(test) if test is not None else 0, "noisy_labels": noisy}

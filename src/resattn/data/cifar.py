@@ -7,6 +7,7 @@ reshapes straight to (3, 32, 32).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import urllib.error
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..errors import InvalidOption
 from .dataset import ImageSet
 from .download import DataError, check_md5, download, md5sum, safe_extract
 
@@ -132,11 +134,16 @@ def locate(src: CifarSource, data_dir: str | os.PathLike | None = None,
     return folder
 
 
-def _write_manifest(folder: Path, src: CifarSource) -> None:
+def _write_manifest(folder: Path, src: CifarSource) -> dict[str, str]:
     hashes = {f: md5sum(folder / f) for f in src.data_files}
     tmp = folder / (MANIFEST + ".part")
-    tmp.write_text(json.dumps(hashes, indent=2))
-    os.replace(tmp, folder / MANIFEST)
+    try:
+        tmp.write_text(json.dumps(hashes, indent=2))
+        os.replace(tmp, folder / MANIFEST)
+    except OSError:  # a read-only data folder: the hashes are recomputed next time
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+    return hashes
 
 
 def _expected_md5(folder: Path, src: CifarSource) -> dict[str, str]:
@@ -147,7 +154,7 @@ def _expected_md5(folder: Path, src: CifarSource) -> dict[str, str]:
         # a folder the user extracted by hand: sizes are checked first, then hashes recorded
         for f in src.data_files:
             _check_size(folder / f, src)
-        _write_manifest(folder, src)
+        return _write_manifest(folder, src)
     try:
         return json.loads(manifest.read_text())
     except (OSError, ValueError):
@@ -191,10 +198,18 @@ def load_cifar(name: str, data_dir: str | os.PathLike | None = None, label_type:
                download_ok: bool = True, progress: bool = True) -> tuple[ImageSet, ImageSet]:
     """(train, test) of CIFAR-10 or CIFAR-100, every file verified before a byte is used."""
     if name not in SOURCES:
-        raise ValueError(f"dataset={name!r} is not valid; choose one of {', '.join(SOURCES)}")
+        raise InvalidOption("dataset", name, f"choose one of {', '.join(SOURCES)}")
     if label_type not in ("fine", "coarse"):
-        raise ValueError(f"label_type={label_type!r} is not valid; choose fine or coarse")
-    src = SOURCES[name]
+        raise InvalidOption("label_type", label_type, "choose fine or coarse")
+    try:
+        return _load(SOURCES[name], data_dir, label_type, download_ok, progress)
+    except PermissionError as exc:
+        raise DataError(f"cannot read {exc.filename or data_dir} (permission denied); make the "
+                        "data readable or pass another --data-dir") from None
+
+
+def _load(src: CifarSource, data_dir, label_type: str, download_ok: bool,
+          progress: bool) -> tuple[ImageSet, ImageSet]:
     folder = locate(src, data_dir, download_ok, progress)
     expected = _expected_md5(folder, src)
     classes = class_names(folder, src, label_type)

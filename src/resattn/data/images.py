@@ -13,12 +13,14 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ..errors import UserError
+
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 MAX_PIXELS = 89_478_485  # Pillow's own default decompression-bomb limit
 CROP_PCT = 0.875  # evaluation: resize the shorter side to size / 0.875, centre-crop size
 
 
-class ImageReadError(Exception):
+class ImageReadError(UserError):
     """A file that is not a readable image, or one too large to decode safely."""
 
 

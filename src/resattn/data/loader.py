@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..errors import InvalidOption
 from . import augment as A
 from .dataset import ImageSet
 
@@ -32,14 +33,14 @@ class AugmentConfig:
 
     def __post_init__(self) -> None:
         if self.normalization not in NORMALIZATIONS:
-            raise ValueError(f"normalization={self.normalization!r} is not valid; "
+            raise InvalidOption("normalization", self.normalization,
                              f"choose one of {', '.join(NORMALIZATIONS)}")
         if self.crop_mode not in ("constant", "reflect"):
-            raise ValueError(f"crop_mode={self.crop_mode!r} is not valid; "
+            raise InvalidOption("crop_mode", self.crop_mode, ""
                              "choose constant or reflect")
         for key in ("crop_padding", "rotation", "cutout", "mixup", "cutmix"):
             if getattr(self, key) < 0:
-                raise ValueError(f"{key}={getattr(self, key)} is not valid; it must be >= 0")
+                raise InvalidOption(key, getattr(self, key), "it must be >= 0")
 
 
 def image_stats(images: torch.Tensor, normalization: str,
@@ -116,7 +117,7 @@ class DeviceLoader:
     def __init__(self, data: ImageSet, batch_size: int, transform: BatchTransform, train: bool,
                  seed: int = 0, rank: int = 0, world_size: int = 1):
         if batch_size < 1:
-            raise ValueError(f"batch_size={batch_size} is not valid; it must be >= 1")
+            raise InvalidOption("batch_size", batch_size, "it must be >= 1")
         self.data = data
         self.batch_size = batch_size
         self.transform = transform.to(data.images.device)

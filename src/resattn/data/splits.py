@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from ..errors import InvalidOption
+
 
 def stratified_indices(labels: torch.Tensor, count: int, seed: int) -> tuple[torch.Tensor,
                                                                               torch.Tensor]:
@@ -38,9 +40,9 @@ def add_label_noise(labels: torch.Tensor, fraction: float, num_classes: int,
     """Replace round(fraction * N) labels, chosen at random, by a *different* class drawn
     uniformly. Returns (noisy labels, indices changed)."""
     if not 0 <= fraction <= 1:
-        raise ValueError(f"label_noise={fraction} is not valid; choose a fraction in [0, 1]")
+        raise InvalidOption("label_noise", fraction, "choose a fraction in [0, 1]")
     if num_classes < 2 and fraction > 0:
-        raise ValueError("label noise needs at least two classes")
+        raise InvalidOption("label_noise", fraction, "label noise needs at least two classes")
     g = torch.Generator().manual_seed(seed)
     n = len(labels)
     changed = torch.randperm(n, generator=g)[: round(fraction * n)].sort().values

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import resource
+import sys
 import time
 
 import torch
@@ -34,7 +34,12 @@ def _timed(step, device: torch.device, warmup: int, seconds: float, min_steps: i
 def peak_memory_mb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kB
+    try:
+        import resource
+    except ImportError:  # Windows has no getrusage
+        return float("nan")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, else kB
 
 
 def measure(name: str, mode: str, batch_size: int, input_size: int, device: str,

@@ -1,8 +1,10 @@
 """Checkpoints: plain containers only (so `torch.load(weights_only=True)` reads them), written
-atomically (temporary file, fsync, rename), checked on load."""
+atomically (temporary file, fsync, rename), with a SHA-256 of their whole content inside,
+checked on load: a file with flipped bytes is refused, not silently used."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import random
@@ -43,6 +45,33 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def payload_sha256(state: Any) -> str:
+    """SHA-256 of a checkpoint's content, walked in a fixed order: every tensor's dtype, shape
+    and bytes, every other value's repr. The same content gives the same digest after a
+    save / load round trip."""
+    digest = hashlib.sha256()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, torch.Tensor):
+            t = value.detach().cpu().contiguous()
+            digest.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+            digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+        elif isinstance(value, dict):
+            digest.update(f"D{len(value)}".encode())
+            for key in sorted(value, key=repr):
+                digest.update(repr(key).encode())
+                walk(value[key])
+        elif isinstance(value, (list, tuple)):
+            digest.update(f"{type(value).__name__}{len(value)}".encode())
+            for item in value:
+                walk(item)
+        else:
+            digest.update(repr(value).encode())
+
+    walk(state)
+    return digest.hexdigest()
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -53,15 +82,26 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
     """Write to a temporary file in the same folder, fsync it, then rename over `path`: a crash at
     any moment leaves either the old checkpoint or the new one, never a torn file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise UserError(f"cannot write the checkpoint {path} ({exc.strerror or exc}); choose "
+                        "another output folder") from None
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save({"format": FORMAT, "version": VERSION, **state}, f)
+            torch.save({"format": FORMAT, "version": VERSION, **state,
+                        "payload_sha256": payload_sha256(state)}, f)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; other files follow the umask
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as exc:  # disk full, quota (torch.save's writer raises
+        # RuntimeError): the previous checkpoint is still there
+        reason = getattr(exc, "strerror", None) or str(exc).strip().split("\n")[0][:100]
+        raise UserError(f"cannot write the checkpoint {path} ({reason}); "
+                        f"{'the previous one is kept' if path.exists() else 'nothing saved'}; "
+                        "free some space and resume") from None
         dir_fd = os.open(path.parent, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
@@ -96,4 +136,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if state.get("version") != VERSION:
         raise UserError(f"{path} has checkpoint version {state.get('version')}; this resattn "
                         f"reads version {VERSION}")
+    stored = state.pop("payload_sha256", None)
+    content = {k: v for k, v in state.items() if k not in ("format", "version")}
+    if stored is not None and stored != payload_sha256(content):
+        raise UserError(f"{path} is corrupt: its content does not match the checksum stored "
+                        "in it; use another checkpoint, e.g. best.pt or last.pt")
     return state

@@ -7,6 +7,8 @@ import copy
 import torch
 from torch import nn
 
+from ..errors import InvalidOption
+
 
 class ModelEMA:
     """ema = d * ema + (1 - d) * weights after every step, with d warmed up as
@@ -15,7 +17,7 @@ class ModelEMA:
 
     def __init__(self, model: nn.Module, decay: float = 0.999):
         if not 0 < decay < 1:
-            raise ValueError(f"ema_decay={decay} is not valid; choose a value in (0, 1)")
+            raise InvalidOption("ema_decay", decay, "choose a value in (0, 1)")
         self.module = copy.deepcopy(model).eval()
         for p in self.module.parameters():
             p.requires_grad_(False)

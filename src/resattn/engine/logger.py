@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..errors import UserError
+
 
 def new_run_dir(out: str | Path, model: str, dataset: str) -> Path:
     """OUT/<YYYYmmdd-HHMMSS>_<model>_<dataset>, never an existing folder."""
@@ -18,8 +20,30 @@ def new_run_dir(out: str | Path, model: str, dataset: str) -> Path:
     while path.exists():
         path = base.with_name(f"{base.name}-{i}")
         i += 1
-    path.mkdir(parents=True)
+    try:
+        path.mkdir(parents=True)
+    except OSError as exc:  # a file in the way, no permission, read-only file system
+        raise UserError(f"cannot make the run directory {path} ({exc.strerror or exc}); "
+                        "choose another output folder (--out)") from None
     return path
+
+
+def read_metrics(path: Path) -> tuple[list[dict[str, Any]], int]:
+    """The epoch rows of a metrics.jsonl, and how many lines were unreadable (a line cut by a
+    crash, or edited by hand): those are skipped, never fatal."""
+    rows, bad = [], 0
+    for line in path.read_text(errors="replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            row = None
+        if isinstance(row, dict) and isinstance(row.get("epoch"), int):
+            rows.append(row)
+        else:
+            bad += 1
+    return rows, bad
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
@@ -34,10 +58,17 @@ class RunLogger:
         self.run_dir = run_dir
         self.enabled = enabled
         self.progress = progress and enabled
-        self.writer = None
-        if enabled and tensorboard:
+        self.tensorboard = enabled and tensorboard
+        self._writer = None
+
+    @property
+    def writer(self):
+        """The TensorBoard writer, made on first use: a run that fails while setting up (a
+        checkpoint that cannot be resumed) leaves no new file behind."""
+        if self._writer is None and self.tensorboard:
             from torch.utils.tensorboard import SummaryWriter
-            self.writer = SummaryWriter(str(run_dir))
+            self._writer = SummaryWriter(str(self.run_dir))
+        return self._writer
 
     # files ---------------------------------------------------------------------------------
     def write_config(self, text: str) -> None:
@@ -49,9 +80,11 @@ class RunLogger:
         path = self.run_dir / "metrics.jsonl"
         if not self.enabled or not path.exists():
             return
-        lines = [ln for ln in path.read_text().splitlines()
-                 if ln.strip() and json.loads(ln).get("epoch", 0) <= last_epoch]
-        _write_text_atomic(path, "".join(ln + "\n" for ln in lines))
+        rows, bad = read_metrics(path)
+        if bad:
+            self.print(f"note: dropped {bad} unreadable line(s) of {path}")
+        _write_text_atomic(path, "".join(json.dumps(row) + "\n" for row in rows
+                                         if row["epoch"] <= last_epoch))
 
     def log_epoch(self, row: dict[str, Any]) -> None:
         if not self.enabled:
@@ -98,8 +131,8 @@ class RunLogger:
             self.writer.flush()
 
     def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
+        if self._writer is not None:
+            self._writer.close()
 
     # console -------------------------------------------------------------------------------
     def print(self, text: str) -> None:

@@ -8,6 +8,8 @@ import math
 import torch
 from torch import nn
 
+from ..errors import InvalidOption
+
 
 def param_groups(model: nn.Module, weight_decay: float,
                  decay_norm_and_bias: bool = False) -> list[dict]:
@@ -34,7 +36,7 @@ def build_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float,
         return torch.optim.Adam(groups, lr=lr)
     if name == "adamw":
         return torch.optim.AdamW(groups, lr=lr)
-    raise ValueError(f"optimizer={name!r} is not valid; choose sgd, adam or adamw")
+    raise InvalidOption("optimizer", name, "choose sgd, adam or adamw")
 
 
 class Schedule:
@@ -49,7 +51,7 @@ class Schedule:
     def __init__(self, kind: str, warmup: float = 0.0, milestones: tuple[float, ...] = (),
                  gamma: float = 0.1):
         if kind not in ("step", "cosine", "onecycle"):
-            raise ValueError(f"schedule={kind!r} is not valid; choose step, cosine or onecycle")
+            raise InvalidOption("schedule", kind, "choose step, cosine or onecycle")
         if not 0 <= warmup < 1:
             raise ValueError(f"warm-up of {warmup:.0%} of training is not valid; shorten it")
         self.kind, self.warmup = kind, warmup

@@ -1,4 +1,6 @@
-"""`fit`: epochs of `train_one_epoch`, validation, checkpoints, resume, time budget, summary."""
+"""`Trainer`: epochs of `train_one_epoch`, validation, checkpoints, resume, time budget and the
+final evaluation, each a method over explicit counters (whole epochs done, batches into the
+next one, optimizer steps)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from torch import nn
 
 from ..config import Config, to_dict
 from ..data.loader import derive_seed
-from ..errors import UserError
+from ..errors import InvalidOption, UserError
 from .checkpoint import rng_state, save_checkpoint, set_rng_state
 from .distributed import DistInfo, all_reduce, gather_objects, sync_buffers, weights_in_sync
 from .ema import ModelEMA
@@ -35,14 +37,14 @@ class Plan:
 
 def make_plan(cfg: Config, steps_per_epoch: int) -> Plan:
     if steps_per_epoch < 1:
-        raise UserError(f"the training set is smaller than one batch of {cfg.batch_size}; "
-                        "lower --batch-size")
+        raise InvalidOption("batch_size", cfg.batch_size,
+                            "the training set is smaller than one batch; lower it")
     if cfg.iterations > 0:
         total = cfg.iterations
     elif cfg.epochs > 0:
         total = cfg.epochs * steps_per_epoch
     else:
-        raise UserError("set --epochs or --iterations (both are 0)")
+        raise InvalidOption("epochs", 0, "set epochs or iterations to >= 1")
     return Plan(steps_per_epoch, total, math.ceil(total / steps_per_epoch))
 
 
@@ -96,227 +98,295 @@ class Interrupted(Exception):
         self.checkpoint = checkpoint
 
 
-def fit(cfg: Config, model: nn.Module, data, device: torch.device, amp: str, run_dir: Path,
-        logger: RunLogger, model_info: dict[str, Any], resume: dict | None = None,
-        dist_info: DistInfo | None = None,
-        on_epoch_end: Callable[[nn.Module, int, int], None] | None = None) -> dict[str, Any]:
-    """Train `model` on `data` (a DataBundle) as `cfg` says; returns the summary dict.
+class Diverged(UserError):
+    """The loss became NaN or infinite: the run's settings, not a bug."""
+
+
+class Trainer:
+    """Train `model` on `data` (a DataBundle) as `cfg` says; `fit()` returns the summary dict.
     `on_epoch_end(model, epoch, step)` runs after each epoch's checkpoint (e.g. mask pictures).
     Under torchrun (`dist_info.enabled`) the model trains as DistributedDataParallel; only rank
     0 writes files."""
-    dist_info = dist_info or DistInfo()
-    is_main = dist_info.is_main
-    if cfg.sync_bn and dist_info.enabled:
-        if device.type != "cuda":
-            raise UserError("--sync-bn needs CUDA devices (SyncBatchNorm); drop it on the CPU")
-        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    model.to(device)
-    if cfg.channels_last:
-        model.to(memory_format=torch.channels_last)
-    # the documented rule: "linear" multiplies the lr by the number of processes
-    base_lr = cfg.lr * (dist_info.world_size if cfg.lr_scaling == "linear" else 1)
-    optimizer = build_optimizer(model, cfg.optimizer, base_lr, cfg.weight_decay, cfg.momentum,
-                                cfg.decay_norm_and_bias)
-    scaler = torch.amp.GradScaler(device.type) if amp == "fp16" else None
-    ema = ModelEMA(model, cfg.ema_decay) if cfg.ema else None
-    plan = make_plan(cfg, len(data.train))
-    schedule = make_schedule(cfg, plan)
-    if warmup_too_long(cfg, plan):
-        logger.print(f"note: the warm-up of {cfg.warmup:g} epochs is as long as the run "
-                     f"({plan.total_steps / plan.steps_per_epoch:g} epochs); warming up over "
-                     f"the first {MAX_WARMUP:.0%} of it instead")
-    train_model = model
-    if dist_info.enabled:
-        from torch.nn.parallel import DistributedDataParallel
 
-        train_model = DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None)
-        # dropout and other global randomness differ per rank; data order does not
-        torch.manual_seed(derive_seed(cfg.seed, dist_info.rank, 3))
-    if cfg.compile:
-        train_model = torch.compile(train_model)
-    # evaluation runs on the plain module: outside DDP (shards may differ by one batch, and no
-    # collective may wait) and outside torch.compile (eval mode and the last partial batch would
-    # each cost a recompilation longer than the evaluation itself)
-    eval_model = model
+    def __init__(self, cfg: Config, model: nn.Module, data, device: torch.device, amp: str,
+                 run_dir: Path, logger: RunLogger, model_info: dict[str, Any],
+                 dist_info: DistInfo | None = None,
+                 on_epoch_end: Callable[[nn.Module, int, int], None] | None = None):
+        self.cfg, self.data, self.device, self.amp = cfg, data, device, amp
+        self.run_dir, self.logger, self.model_info = run_dir, logger, model_info
+        self.dist = dist_info or DistInfo()
+        self.on_epoch_end = on_epoch_end
+        if cfg.sync_bn and self.dist.enabled:
+            if device.type != "cuda":
+                raise InvalidOption("sync_bn", True, "SyncBatchNorm needs CUDA devices; turn it "
+                                    "off on the CPU")
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        model.to(device)
+        if cfg.channels_last:
+            model.to(memory_format=torch.channels_last)
+        self.model = model
+        # the documented rule: "linear" multiplies the lr by the number of processes
+        self.base_lr = cfg.lr * (self.dist.world_size if cfg.lr_scaling == "linear" else 1)
+        self.optimizer = build_optimizer(model, cfg.optimizer, self.base_lr, cfg.weight_decay,
+                                         cfg.momentum, cfg.decay_norm_and_bias)
+        self.scaler = torch.amp.GradScaler(device.type) if amp == "fp16" else None
+        self.ema = ModelEMA(model, cfg.ema_decay) if cfg.ema else None
+        self.plan = make_plan(cfg, len(data.train))
+        self.schedule = make_schedule(cfg, self.plan)
+        self.train_model = self._wrap(model)
+        # counters: whole epochs done, batches done into the next epoch, optimizer steps
+        self.completed_epochs, self.batch = 0, 0
+        self.state = StepState()
+        self.elapsed_before = 0.0  # training seconds of earlier sessions (resume)
+        self.off_clock = 0.0  # seconds of --monitor-test evaluation, not training time
+        self.t0 = time.perf_counter()
+        self.best: dict[str, Any] = {"val_acc": -1.0, "epoch": -1}
+        self.last_train: dict[str, Any] = {}
 
-    state = StepState()
-    start_epoch, skip, elapsed_before, best = 0, 0, 0.0, {"val_acc": -1.0, "epoch": -1}
-    if resume is not None:
-        model.load_state_dict(resume["model"])
-        optimizer.load_state_dict(resume["optimizer"])
-        if ema is not None and resume.get("ema") is not None:
-            ema.load_state_dict(resume["ema"])
-        if scaler is not None and resume.get("scaler") is not None:
-            scaler.load_state_dict(resume["scaler"])
-        start_epoch, skip = int(resume["epoch"]), int(resume["batch"])
-        state.step = int(resume["step"])
-        elapsed_before = float(resume["train_time_s"])
-        best = dict(resume.get("best", best))
-        per_rank = resume.get("rng_per_rank") or []
-        same_world = len(per_rank) == dist_info.world_size
-        set_rng_state(per_rank[dist_info.rank] if same_world else resume["rng"])
-        logger.truncate_metrics(start_epoch)
-        logger.print(f"resuming at epoch {start_epoch + 1}, batch {skip}, step {state.step}")
+    def _wrap(self, model: nn.Module) -> nn.Module:
+        """The module the training step calls: DDP and/or torch.compile around `model`.
+        Evaluation runs on the plain module: outside DDP (shards may differ by one batch, and
+        no collective may wait) and outside torch.compile (eval mode and the last partial batch
+        would each cost a recompilation longer than the evaluation itself)."""
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel
 
-    budget = cfg.time_budget
-    t0 = time.perf_counter()
-    off_clock = [0.0]  # seconds of --monitor-test evaluation, not counted as training time
+            device = self.device
+            model = DistributedDataParallel(
+                model, device_ids=[device.index] if device.type == "cuda" else None)
+            # dropout and other global randomness differ per rank; data order does not
+            torch.manual_seed(derive_seed(self.cfg.seed, self.dist.rank, 3))
+        if self.cfg.compile:
+            model = torch.compile(model)
+        return model
 
-    def elapsed() -> float:
-        local = elapsed_before + time.perf_counter() - t0 - off_clock[0]
-        if budget and dist_info.enabled:  # one clock for all ranks: the same lr, the same stop
-            return float(all_reduce(torch.tensor([local], device=device), "max")[0])
+    # --- resume -----------------------------------------------------------------------------
+    def restore(self, ckpt: dict[str, Any]) -> None:
+        """Continue exactly where the checkpoint stopped: weights, optimizer, EMA, scaler,
+        counters, clock, best score and every random stream."""
+        try:
+            self.model.load_state_dict(ckpt["model"])
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            if self.ema is not None and ckpt.get("ema") is not None:
+                self.ema.load_state_dict(ckpt["ema"])
+            if self.scaler is not None and ckpt.get("scaler") is not None:
+                self.scaler.load_state_dict(ckpt["scaler"])
+            self.completed_epochs, self.batch = int(ckpt["epoch"]), int(ckpt["batch"])
+            self.state.step = int(ckpt["step"])
+            self.elapsed_before = float(ckpt["train_time_s"])
+            self.best = dict(ckpt.get("best", self.best))
+            per_rank = ckpt.get("rng_per_rank") or []
+            same_world = len(per_rank) == self.dist.world_size
+            set_rng_state(per_rank[self.dist.rank] if same_world else ckpt["rng"])
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as exc:
+            raise UserError(f"the checkpoint cannot be resumed ({type(exc).__name__}: "
+                            f"{str(exc).splitlines()[0][:100] if str(exc) else ''}); it is "
+                            "damaged or from another version; start a new run") from None
+        self.t0 = time.perf_counter()
+        self.logger.truncate_metrics(self.completed_epochs)
+        self.logger.print(f"resuming at epoch {self.completed_epochs + 1}, batch {self.batch}, "
+                          f"step {self.state.step}")
+
+    # --- clock, schedule, stop --------------------------------------------------------------
+    def elapsed(self) -> float:
+        local = self.elapsed_before + time.perf_counter() - self.t0 - self.off_clock
+        if self.cfg.time_budget and self.dist.enabled:
+            # one clock for all ranks: the same lr, the same stop
+            return float(all_reduce(torch.tensor([local], device=self.device), "max")[0])
         return local
 
-    def lr_at(step: int) -> float:
-        progress = step / plan.total_steps
-        if budget:
-            progress = max(progress, elapsed() / budget)
-        return base_lr * schedule(progress)
+    def lr_at(self, step: int) -> float:
+        progress = step / self.plan.total_steps
+        if self.cfg.time_budget:
+            progress = max(progress, self.elapsed() / self.cfg.time_budget)
+        return self.base_lr * self.schedule(progress)
 
-    def should_stop(steps_left: int, first_step: int) -> bool:
+    def out_of_time(self) -> bool:
+        return bool(self.cfg.time_budget and self.elapsed() >= self.cfg.time_budget)
+
+    def should_stop(self, steps_left: int, first_step: int) -> bool:
+        state = self.state
         local = [float(state.stop_requested),
-                 float(state.step - first_step >= steps_left or
-                       bool(budget and elapsed() >= budget))]
-        if dist_info.enabled:
-            local = all_reduce(torch.tensor(local, device=device), "max").tolist()
+                 float(state.step - first_step >= steps_left or self.out_of_time())]
+        if self.dist.enabled:
+            local = all_reduce(torch.tensor(local, device=self.device), "max").tolist()
         if local[0]:
             state.stop_requested = True  # a Ctrl-C on any rank stops every rank here
         return bool(local[0] or local[1])
 
-    def checkpoint(epoch: int, batch: int, train_time: float) -> dict[str, Any]:
-        rng_all = gather_objects(rng_state()) if dist_info.enabled else None
+    # --- checkpoints ------------------------------------------------------------------------
+    def checkpoint(self, train_time: float) -> dict[str, Any]:
+        rng_all = gather_objects(rng_state()) if self.dist.enabled else None
+        data = self.data
         return {
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "ema": ema.state_dict() if ema is not None else None,
-            "scaler": scaler.state_dict() if scaler is not None else None,
-            "rng": rng_state(), "rng_per_rank": rng_all, "epoch": epoch, "batch": batch,
-            "step": state.step,
-            "train_time_s": train_time, "best": best, "config": to_dict(cfg),
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "rng": rng_state(), "rng_per_rank": rng_all,
+            "epoch": self.completed_epochs, "batch": self.batch, "step": self.state.step,
+            "train_time_s": train_time, "best": self.best, "config": to_dict(self.cfg),
             "classes": list(data.classes), "mean": data.mean.cpu(), "std": data.std.cpu(),
-            "input_size": data.input_size, "crop_pct": data.crop_pct, "model_info": model_info,
+            "input_size": data.input_size, "crop_pct": data.crop_pct,
+            "model_info": self.model_info,
         }
 
-    def save(name: str, ckpt: dict[str, Any]) -> Path:
-        path = run_dir / name
-        if is_main:
+    def save(self, name: str, ckpt: dict[str, Any]) -> Path:
+        path = self.run_dir / name
+        if self.dist.is_main:
             save_checkpoint(ckpt, path)
         return path
 
-    last_train: dict[str, Any] = {}
-    position = (start_epoch, skip)  # (epoch, batch) a resume would continue from
-    with graceful_interrupts(state, logger):
-        for epoch in range(start_epoch, plan.epochs):
-            if state.step >= plan.total_steps or (budget and elapsed() >= budget):
-                break
-            data.train.set_epoch(epoch)
-            remaining = plan.total_steps - state.step
-            bar = logger.bar(len(data.train), skip, f"epoch {epoch + 1}/{plan.epochs}")
-            try:
-                train = train_one_epoch(
-                    train_model, data.train, optimizer, state, lr_at, device, amp, scaler, ema,
-                    cfg.grad_clip, cfg.label_smoothing, cfg.channels_last,
-                    should_stop=lambda r=remaining, s=state.step: should_stop(r, s),
-                    skip=skip, log_every=cfg.log_every, on_batch=bar.update,
-                    on_log=logger.log_step)
-            except NonFiniteLoss as exc:
-                last = run_dir / "last.pt"
-                where = f"the last good checkpoint is {last}" if last.exists() else \
-                    "no checkpoint was written yet"
-                raise UserError(f"{exc}; {where}; lower --lr, set --grad-clip or use "
-                                "--amp off") from None
-            finally:
-                bar.close()
-            skip = 0
-            sync_buffers(model)  # every rank evaluates and saves rank 0's BN statistics
-            if ema is not None:
-                sync_buffers(ema.module)
-            # where training stands: after a whole epoch, or inside one (a budget or Ctrl-C
-            # stop mid-epoch); a resume continues from exactly there
-            epoch_done = state.batch >= len(data.train)
-            position = (epoch + 1, 0) if epoch_done else (epoch, state.batch)
-            if state.stop_requested and not epoch_done:
-                path = save("last.pt", checkpoint(*position, elapsed()))
-                raise Interrupted(path)
-            last_train = train
-            row = {"epoch": epoch + 1, "step": state.step, "lr": lr_at(state.step),
-                   "train_loss": train["loss"], "train_acc": train["acc"],
-                   "val_loss": None, "val_acc": None}
-            if data.val is not None:
-                val = evaluate(eval_model, data.val, device, data.num_classes, amp,
-                               cfg.channels_last)
-                row.update(val_loss=val["loss"], val_acc=val["top1"])
-                if ema is not None:
-                    ev = evaluate(ema.module, data.val, device, data.num_classes, amp,
-                                  cfg.channels_last)
-                    row.update(ema_val_loss=ev["loss"], ema_val_acc=ev["top1"])
-            if cfg.monitor_test and data.test is not None:
-                paused = time.perf_counter()
-                row["test_acc"] = evaluate(eval_model, data.test, device, data.num_classes, amp,
-                                           cfg.channels_last)["top1"]
-                if ema is not None:
-                    row["ema_test_acc"] = evaluate(ema.module, data.test, device,
-                                                   data.num_classes, amp,
-                                                   cfg.channels_last)["top1"]
-                off_clock[0] += time.perf_counter() - paused
-            row.update(images_per_s=train["images_per_s"], epoch_s=train["seconds"],
-                       elapsed_s=elapsed())
-            score = max(row["val_acc"] or 0.0, row.get("ema_val_acc") or 0.0)
-            improved = data.val is not None and score > best["val_acc"]
-            if improved:
-                best = {"val_acc": score, "epoch": epoch + 1,
-                        "weights": "ema" if (row.get("ema_val_acc") or 0) > (row["val_acc"]
-                                                                               or 0) else "raw"}
-            ckpt = checkpoint(*position, elapsed())
-            path = save("last.pt", ckpt)
-            if improved:
-                save("best.pt", {**ckpt, "eval_weights": best["weights"]})
-            logger.log_epoch(row)
-            if on_epoch_end is not None and is_main:
-                on_epoch_end(model, epoch + 1, state.step)
-            if state.stop_requested:  # Ctrl-C on the epoch's last step: the epoch is complete
-                raise Interrupted(path)
-    train_time = elapsed()
-    in_sync = weights_in_sync(model)
-    if not in_sync:
-        raise UserError("the ranks ended with different weights; this is a bug, please report "
-                        "it with the command line")
+    # --- one epoch --------------------------------------------------------------------------
+    def train_epoch(self, epoch: int) -> dict[str, Any]:
+        """Train epoch `epoch` (0-based) from batch `self.batch` on; afterwards the counters
+        say where training stands: the epoch complete, or stopped inside it."""
+        data, cfg, state = self.data, self.cfg, self.state
+        data.train.set_epoch(epoch)
+        state.batch = self.batch
+        remaining, first = self.plan.total_steps - state.step, state.step
+        bar = self.logger.bar(len(data.train), self.batch, f"epoch {epoch + 1}/{self.plan.epochs}")
+        try:
+            train = train_one_epoch(
+                self.train_model, data.train, self.optimizer, state, self.lr_at, self.device,
+                self.amp, self.scaler, self.ema, cfg.grad_clip, cfg.label_smoothing,
+                cfg.channels_last, should_stop=lambda: self.should_stop(remaining, first),
+                skip=self.batch, log_every=cfg.log_every, on_batch=bar.update,
+                on_log=self.logger.log_step)
+        except NonFiniteLoss as exc:
+            last = self.run_dir / "last.pt"
+            where = f"the last good checkpoint is {last}" if last.exists() else \
+                "no checkpoint was written yet"
+            raise Diverged(f"{exc}; {where}; lower the learning rate, clip gradients "
+                           "(grad_clip) or train in fp32 (amp off)") from None
+        finally:
+            bar.close()
+        sync_buffers(self.model)  # every rank evaluates and saves rank 0's BN statistics
+        if self.ema is not None:
+            sync_buffers(self.ema.module)
+        if state.batch >= len(data.train):
+            self.completed_epochs, self.batch = epoch + 1, 0
+        else:  # a budget or Ctrl-C stop inside the epoch: a resume continues from there
+            self.batch = state.batch
+        return train
 
-    # final evaluation of the final weights; raw or EMA chosen on validation, never on test
-    candidates = {"raw": eval_model}
-    if ema is not None:
-        candidates["ema"] = ema.module
-    val_scores = {}
-    if data.val is not None:
-        for name, m in candidates.items():
-            val_scores[name] = evaluate(m, data.val, device, data.num_classes, amp,
-                                        cfg.channels_last, tta=cfg.tta)
-    chosen = max(val_scores, key=lambda k: val_scores[k]["top1"]) if val_scores else \
-        ("ema" if ema is not None else "raw")
-    test = None
-    if data.test is not None:
-        test = evaluate(candidates[chosen], data.test, device, data.num_classes, amp,
-                        cfg.channels_last, tta=cfg.tta)
-    final = checkpoint(*position, train_time)  # all ranks
-    save("last.pt", {**final, "eval_weights": chosen})
-    val = val_scores.get(chosen)
-    summary = {
-        "model": cfg.model, "dataset": cfg.dataset, **model_info,
-        "epochs": state.step / plan.steps_per_epoch, "steps": state.step,
-        "train_time_s": train_time, "train_acc": last_train.get("acc"),
-        "train_loss": last_train.get("loss"),
-        "val_acc": val["top1"] if val else None, "val_loss": val["loss"] if val else None,
-        "test_acc": test["top1"] if test else None, "test_loss": test["loss"] if test else None,
-        "val_images": val["count"] if val else 0, "test_images": test["count"] if test else 0,
-        "test_top5": test["top5"] if test else None, "eval_weights": chosen, "tta": cfg.tta,
-        "best_val_acc": best["val_acc"] if best["epoch"] > 0 else None,
-        "best_epoch": best["epoch"] if best["epoch"] > 0 else None,
-        "device": str(device), "amp": amp, "world_size": dist_info.world_size,
-        "global_batch_size": cfg.batch_size * dist_info.world_size, "lr": base_lr,
-        "ranks_in_sync": in_sync, **data.info, "environment": environment(device),
-    }
-    logger.write_summary(summary, to_dict(cfg))
-    logger.print(result_table(summary))
-    logger.print(f"run directory: {run_dir}")
-    return summary
+    def _evaluate(self, model: nn.Module, loader, tta: bool = False) -> dict[str, Any]:
+        return evaluate(model, loader, self.device, self.data.num_classes, self.amp,
+                        self.cfg.channels_last, tta=tta)
+
+    def epoch_row(self, epoch: int, train: dict[str, Any]) -> dict[str, Any]:
+        """The epoch's metrics: training, validation (raw and EMA), optionally the test set
+        off the clock."""
+        data, ema = self.data, self.ema
+        row = {"epoch": epoch + 1, "step": self.state.step, "lr": self.lr_at(self.state.step),
+               "train_loss": train["loss"], "train_acc": train["acc"],
+               "val_loss": None, "val_acc": None}
+        if data.val is not None:
+            val = self._evaluate(self.model, data.val)
+            row.update(val_loss=val["loss"], val_acc=val["top1"])
+            if ema is not None:
+                ev = self._evaluate(ema.module, data.val)
+                row.update(ema_val_loss=ev["loss"], ema_val_acc=ev["top1"])
+        if self.cfg.monitor_test and data.test is not None:
+            paused = time.perf_counter()
+            row["test_acc"] = self._evaluate(self.model, data.test)["top1"]
+            if ema is not None:
+                row["ema_test_acc"] = self._evaluate(ema.module, data.test)["top1"]
+            self.off_clock += time.perf_counter() - paused
+        row.update(images_per_s=train["images_per_s"], epoch_s=train["seconds"],
+                   elapsed_s=self.elapsed())
+        return row
+
+    def end_epoch(self, epoch: int, train: dict[str, Any]) -> Path:
+        """Validate, keep the best weights, checkpoint, log; returns last.pt's path."""
+        self.last_train = train
+        row = self.epoch_row(epoch, train)
+        raw, ema = row["val_acc"] or 0.0, row.get("ema_val_acc") or 0.0
+        improved = self.data.val is not None and max(raw, ema) > self.best["val_acc"]
+        if improved:
+            self.best = {"val_acc": max(raw, ema), "epoch": epoch + 1,
+                         "weights": "ema" if ema > raw else "raw"}
+        ckpt = self.checkpoint(self.elapsed())
+        path = self.save("last.pt", ckpt)
+        if improved:
+            self.save("best.pt", {**ckpt, "eval_weights": self.best["weights"]})
+        self.logger.log_epoch(row)
+        if self.on_epoch_end is not None and self.dist.is_main:
+            self.on_epoch_end(self.model, epoch + 1, self.state.step)
+        return path
+
+    # --- the run ----------------------------------------------------------------------------
+    def fit(self) -> dict[str, Any]:
+        cfg, plan = self.cfg, self.plan
+        if warmup_too_long(cfg, plan):
+            self.logger.print(f"note: the warm-up of {cfg.warmup:g} epochs is as long as the run "
+                              f"({plan.total_steps / plan.steps_per_epoch:g} epochs); warming up "
+                              f"over the first {MAX_WARMUP:.0%} of it instead")
+        with graceful_interrupts(self.state, self.logger):
+            for epoch in range(self.completed_epochs, plan.epochs):
+                if self.state.step >= plan.total_steps or self.out_of_time():
+                    break
+                train = self.train_epoch(epoch)
+                complete = self.completed_epochs == epoch + 1
+                if self.state.stop_requested and not complete:
+                    raise Interrupted(self.save("last.pt", self.checkpoint(self.elapsed())))
+                path = self.end_epoch(epoch, train)
+                if self.state.stop_requested:  # Ctrl-C on the epoch's last step
+                    raise Interrupted(path)
+        return self.final_evaluation(self.elapsed())
+
+    def final_evaluation(self, train_time: float) -> dict[str, Any]:
+        """Evaluate the final weights, raw or EMA as validation chooses (never the test set),
+        save last.pt with that choice and write the summary."""
+        if not weights_in_sync(self.model):
+            raise RuntimeError("the ranks ended with different weights")  # a bug, not the user's
+        data, cfg = self.data, self.cfg
+        candidates = {"raw": self.model}
+        if self.ema is not None:
+            candidates["ema"] = self.ema.module
+        val_scores = {}
+        if data.val is not None:
+            val_scores = {name: self._evaluate(m, data.val, cfg.tta)
+                          for name, m in candidates.items()}
+        chosen = max(val_scores, key=lambda k: val_scores[k]["top1"]) if val_scores else \
+            ("ema" if self.ema is not None else "raw")
+        test = self._evaluate(candidates[chosen], data.test, cfg.tta) \
+            if data.test is not None else None
+        final = self.checkpoint(train_time)  # all ranks
+        self.save("last.pt", {**final, "eval_weights": chosen})
+        summary = self.summary(train_time, chosen, val_scores.get(chosen), test)
+        self.logger.write_summary(summary, to_dict(cfg))
+        self.logger.print(result_table(summary))
+        self.logger.print(f"run directory: {self.run_dir}")
+        return summary
+
+    def summary(self, train_time: float, chosen: str, val: dict | None,
+                test: dict | None) -> dict[str, Any]:
+        cfg, best, last = self.cfg, self.best, self.last_train
+        return {
+            "model": cfg.model, "dataset": cfg.dataset, **self.model_info,
+            "epochs": self.state.step / self.plan.steps_per_epoch, "steps": self.state.step,
+            "train_time_s": train_time, "train_acc": last.get("acc"),
+            "train_loss": last.get("loss"),
+            "val_acc": val["top1"] if val else None, "val_loss": val["loss"] if val else None,
+            "test_acc": test["top1"] if test else None,
+            "test_loss": test["loss"] if test else None,
+            "val_images": val["count"] if val else 0, "test_images": test["count"] if test else 0,
+            "test_top5": test["top5"] if test else None, "eval_weights": chosen, "tta": cfg.tta,
+            "best_val_acc": best["val_acc"] if best["epoch"] > 0 else None,
+            "best_epoch": best["epoch"] if best["epoch"] > 0 else None,
+            "device": str(self.device), "amp": self.amp, "world_size": self.dist.world_size,
+            "global_batch_size": cfg.batch_size * self.dist.world_size, "lr": self.base_lr,
+            **self.data.info, "environment": environment(self.device),
+        }
+
+
+def fit(cfg: Config, model: nn.Module, data, device: torch.device, amp: str, run_dir: Path,
+        logger: RunLogger, model_info: dict[str, Any], resume: dict | None = None,
+        dist_info: DistInfo | None = None,
+        on_epoch_end: Callable[[nn.Module, int, int], None] | None = None) -> dict[str, Any]:
+    """Train from scratch, or from `resume` (a checkpoint), and return the summary."""
+    trainer = Trainer(cfg, model, data, device, amp, run_dir, logger, model_info, dist_info,
+                      on_epoch_end)
+    if resume is not None:
+        trainer.restore(resume)
+    return trainer.fit()

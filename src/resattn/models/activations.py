@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import InvalidOption
+
 ATTENTION_TYPES = ("mixed", "channel", "spatial")
 
 
@@ -47,5 +49,4 @@ def make_activation(attention: str) -> nn.Module:
         return ChannelAttention()
     if attention == "spatial":
         return SpatialAttention()
-    raise ValueError(
-        f"attention={attention!r} is not valid; choose one of {', '.join(ATTENTION_TYPES)}")
+    raise InvalidOption("attention", attention, f"choose one of {', '.join(ATTENTION_TYPES)}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..errors import InvalidOption
 from .residual import residual_units
 from .soft_mask import make_soft_mask
 
@@ -26,8 +27,8 @@ class AttentionModule(nn.Module):
                  attention: str = "mixed", residual: str = "arl", mask: str = "encoder_decoder"):
         super().__init__()
         if residual not in RESIDUAL_TYPES:
-            raise ValueError(
-                f"residual={residual!r} is not valid; choose one of {', '.join(RESIDUAL_TYPES)}")
+            raise InvalidOption("residual", residual,
+                                f"choose one of {', '.join(RESIDUAL_TYPES)}")
         self.residual = residual
         self.pre = residual_units(chs, chs, p)
         self.trunk = residual_units(chs, chs, t)

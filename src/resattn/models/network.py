@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..errors import InvalidOption
 from .attention import AttentionModule
 from .residual import residual_units
 
@@ -59,7 +60,7 @@ def make_stem(kind: str, in_chans: int, chs: int) -> nn.Sequential:
             nn.BatchNorm2d(chs), nn.ReLU(inplace=True),
             nn.MaxPool2d(2),
         )
-    raise ValueError(f"stem={kind!r} is not valid; choose one of {', '.join(STEMS)}")
+    raise InvalidOption("stem", kind, f"choose one of {', '.join(STEMS)}")
 
 
 class ResidualAttentionNet(nn.Module):
@@ -120,7 +121,7 @@ class ResidualAttentionNet(nn.Module):
         """A fresh linear head for `num_classes` outputs (fine-tuning on other classes); the
         body is kept. The new layer sits on the old one's device and dtype."""
         if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
-            raise ValueError(f"num_classes={num_classes!r} is not valid; it must be an integer "
+            raise InvalidOption("num_classes", num_classes, "it must be an integer "
                              ">= 1")
         old = self.fc
         self.fc = nn.Linear(old.in_features, num_classes, device=old.weight.device,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 from typing import Any
 
+from ..errors import InvalidOption
 from .activations import ATTENTION_TYPES
 from .attention import RESIDUAL_TYPES
 from .network import ArchSpec, ResidualAttentionNet, StageSpec
@@ -95,14 +96,13 @@ def get_spec(name: str) -> ArchSpec:
     try:
         return _ARCHS[name]
     except KeyError:
-        raise ValueError(
-            f"unknown model {name!r}; valid models: {', '.join(list_models())}") from None
+        raise InvalidOption("model", name, f"valid models: {', '.join(list_models())}") from None
 
 
 def _check_options(num_classes: Any, opts: dict[str, Any]) -> None:
     def positive_int(key: str, value: Any, minimum: int = 1) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ValueError(f"{key}={value!r} is not valid; it must be an integer >= {minimum}")
+            raise InvalidOption(key, value, f"it must be an integer >= {minimum}")
 
     positive_int("num_classes", num_classes)
     if "in_chans" in opts:
@@ -113,11 +113,11 @@ def _check_options(num_classes: Any, opts: dict[str, Any]) -> None:
     if "drop_rate" in opts:
         rate = opts["drop_rate"]
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
-            raise ValueError(f"drop_rate={rate!r} is not valid; it must lie in [0, 1)")
+            raise InvalidOption("drop_rate", rate, "it must lie in [0, 1)")
     for key, valid in (("attention", ATTENTION_TYPES), ("residual", RESIDUAL_TYPES),
                        ("mask", MASK_TYPES)):
         if key in opts and opts[key] not in valid:
-            raise ValueError(f"{key}={opts[key]!r} is not valid; choose one of {', '.join(valid)}")
+            raise InvalidOption(key, opts[key], f"choose one of {', '.join(valid)}")
 
 
 def create_model(name: str, num_classes: int | None = None,

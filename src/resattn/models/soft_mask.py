@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import InvalidOption
 from .activations import make_activation
 from .residual import conv1x1, residual_units
 
@@ -37,7 +38,7 @@ class EncoderDecoderMask(nn.Module):
     def __init__(self, chs: int, levels: int, r: int, attention: str = "mixed"):
         super().__init__()
         if levels < 1:
-            raise ValueError(f"levels={levels} is not valid; an encoder-decoder mask needs >= 1")
+            raise InvalidOption("levels", levels, "an encoder-decoder mask needs >= 1")
         self.pools = nn.ModuleList(nn.MaxPool2d(3, stride=2, padding=1) for _ in range(levels))
         self.down = nn.ModuleList(residual_units(chs, chs, r) for _ in range(levels))
         self.skips = nn.ModuleList(residual_units(chs, chs, 1) for _ in range(levels - 1))
@@ -77,4 +78,4 @@ def make_soft_mask(mask: str, chs: int, levels: int, r: int, attention: str) -> 
         return EncoderDecoderMask(chs, levels, r, attention)
     if mask == "local":
         return LocalMask(chs, attention)
-    raise ValueError(f"mask={mask!r} is not valid; choose one of {', '.join(MASK_TYPES)}")
+    raise InvalidOption("mask", mask, f"choose one of {', '.join(MASK_TYPES)}")

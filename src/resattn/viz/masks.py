@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
 
+from ..errors import UserError
+
 
 def mask_maps(masks: dict[str, torch.Tensor], size: tuple[int, int],
               channels: list[int] | None = None) -> dict[str, np.ndarray]:
@@ -22,7 +24,7 @@ def mask_maps(masks: dict[str, torch.Tensor], size: tuple[int, int],
         else:
             bad = [c for c in channels if not 0 <= c < m.shape[0]]
             if bad:
-                raise ValueError(f"channel {bad[0]} does not exist in {name}, which has "
+                raise UserError(f"channel {bad[0]} does not exist in {name}, which has "
                                  f"{m.shape[0]} channels")
             picks = {f"{name} ch{c}": m[c:c + 1] for c in channels}
         for label, one in picks.items():

@@ -1,0 +1,17 @@
+"""The public Python API: the one place that wires models, data and the engine together.
+
+    import resattn
+    summary, run_dir = resattn.train(recipe="fast", data_dir="data", time_budget=600)
+    model = resattn.load_model(run_dir)              # eval mode, model.pretrained_cfg
+    resattn.evaluate(model)["top1"]                   # on the test split of its dataset
+    resattn.predict(model, ["cat.jpg"], topk=3)      # [[("cat", 0.91), ...]]
+
+The command line (`resattn ...`) only parses arguments, calls these and prints.
+"""
+
+from .build import build_model, load_data, load_model, model_from_checkpoint
+from .inference import Predictor, evaluate, int8_model, predict
+from .training import train, train_config
+
+__all__ = ["Predictor", "build_model", "evaluate", "int8_model", "load_data", "load_model",
+           "model_from_checkpoint", "predict", "train", "train_config"]

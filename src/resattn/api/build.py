@@ -1,0 +1,144 @@
+"""From a Config (or a checkpoint) to the objects the engine takes: model, data, weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..config import Config, from_dict
+from ..data import AugmentConfig, DataBundle, DataConfig, build_data
+from ..engine.checkpoint import load_checkpoint
+from ..errors import InvalidOption, UserError
+from ..models import count_flops, count_params, create_model, get_spec
+
+
+def model_options(cfg: Config) -> dict[str, Any]:
+    opts = {"attention": cfg.attention, "residual": cfg.residual, "mask": cfg.mask}
+    if cfg.drop_rate is not None:  # None: the architecture's own dropout
+        opts["drop_rate"] = cfg.drop_rate
+    return opts
+
+
+def build_model(cfg: Config, num_classes: int) -> nn.Module:
+    return create_model(cfg.model, num_classes=num_classes, **model_options(cfg))
+
+
+def check_model_options(cfg: Config) -> None:
+    """Build the model on the meta device (no memory, milliseconds): a bad model, attention,
+    residual or mask name in a config file fails here, before any data is read."""
+    with torch.device("meta"):
+        build_model(cfg, 10)
+
+
+def model_info(cfg: Config, num_classes: int, input_size: int) -> dict[str, int]:
+    with torch.device("meta"):
+        model = build_model(cfg, num_classes)
+    return {"params": count_params(model), "flops": count_flops(model, input_size)}
+
+
+def input_size_for(cfg: Config) -> int:
+    if cfg.dataset != "folder":
+        return 32
+    return cfg.input_size or get_spec(cfg.model).input_size
+
+
+def data_config(cfg: Config) -> DataConfig:
+    augment = AugmentConfig(crop_padding=cfg.crop_padding, crop_mode=cfg.crop_mode,
+                            flip=cfg.flip, rotation=cfg.rotation, cutout=cfg.cutout,
+                            mixup=cfg.mixup, cutmix=cfg.cutmix, normalization=cfg.normalization)
+    return DataConfig(dataset=cfg.dataset, data_dir=cfg.data_dir, label_type=cfg.label_type,
+                      val_size=cfg.val_size, label_noise=cfg.label_noise,
+                      train_subset=cfg.train_subset, test_subset=cfg.test_subset,
+                      download=cfg.download, augment=augment)
+
+
+def load_data(cfg: Config, device: torch.device, rank: int = 0, world_size: int = 1,
+              batch_size: int | None = None, progress: bool = True) -> DataBundle:
+    """The run's train / val / test loaders. The validation split and subsets are drawn with
+    `split_seed`, independent of the training seed: every seed of a suite validates on the same
+    images; augmentation and data order follow `seed`."""
+    return build_data(data_config(cfg), batch_size or cfg.batch_size, device, seed=cfg.seed,
+                      split_seed=cfg.split_seed, input_size=input_size_for(cfg),
+                      eval_batch_size=cfg.eval_batch_size, workers=cfg.workers, rank=rank,
+                      world_size=world_size, progress=progress)
+
+
+WEIGHTS = ("auto", "raw", "ema")
+
+
+def model_from_checkpoint(ckpt: dict[str, Any], weights: str = "auto"
+                          ) -> tuple[nn.Module, Config]:
+    """Rebuild the model from the checkpoint alone (its config and classes) and load the weights:
+    raw, EMA, or `auto` (what the run chose on validation)."""
+    if weights not in WEIGHTS:
+        raise InvalidOption("weights", weights, f"choose one of {', '.join(WEIGHTS)}")
+    try:
+        cfg = from_dict(ckpt["config"])
+        model = build_model(cfg, len(ckpt["classes"]))
+    except (KeyError, TypeError) as exc:
+        raise UserError(f"the checkpoint lacks a valid {exc} entry; the file is damaged or "
+                        "from another program") from None
+    except UserError as exc:
+        raise UserError(f"the checkpoint's configuration is not valid ({exc}); the file is "
+                        "damaged or from another version") from None
+    if weights == "auto":
+        weights = ckpt.get("eval_weights", "raw")
+    if weights == "ema":
+        if not isinstance(ckpt.get("ema"), dict) or "module" not in ckpt["ema"]:
+            raise UserError("this checkpoint holds no EMA weights; use weights raw")
+        state = ckpt["ema"]["module"]
+    else:
+        state = ckpt.get("model")
+    load_weights(model, state, cfg.model)
+    return model.eval(), cfg
+
+
+def load_weights(model: nn.Module, state: Any, name: str) -> None:
+    """load_state_dict, with a one-line error for a state that does not fit the model."""
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in
+                                              state.values()):
+        raise UserError(f"the checkpoint holds no weights for {name}; the file is damaged or "
+                        "from another program")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError:
+        raise UserError(f"the checkpoint's weights do not fit {name}; the file is damaged or "
+                        "from another version") from None
+
+
+def pretrained_cfg(ckpt: dict[str, Any], source: str, weights: str) -> dict[str, Any]:
+    """What a user needs beside the weights to use them (timm's `pretrained_cfg`): classes,
+    input size, the evaluation crop and the normalisation the model was trained with."""
+    return {"source": source, "weights": weights, "classes": list(ckpt["classes"]),
+            "num_classes": len(ckpt["classes"]), "input_size": int(ckpt["input_size"]),
+            "crop_pct": float(ckpt.get("crop_pct", 1.0)),
+            # (3, 1, 1) per channel, or (3, H, W) per pixel (the paper's normalisation)
+            "mean": ckpt["mean"].clone(), "std": ckpt["std"].clone(),
+            "config": dict(ckpt["config"])}
+
+
+def load_model(path: str | Path, weights: str = "auto", device: str | torch.device = "cpu"
+               ) -> nn.Module:
+    """A trained model from a checkpoint file or run directory, in eval mode, with
+    `model.pretrained_cfg` holding its classes, input size, crop and mean/std.
+
+    `weights`: 'auto' (raw or EMA, what the run chose on validation), 'raw' or 'ema'.
+    """
+    ckpt = load_checkpoint(path)
+    model, _ = model_from_checkpoint(ckpt, weights)
+    chosen = ckpt.get("eval_weights", "raw") if weights == "auto" else weights
+    model.pretrained_cfg = pretrained_cfg(ckpt, str(path), chosen)
+    return model.to(device)
+
+
+def checkpoint_of(model: nn.Module) -> dict[str, Any]:
+    """The parts of a checkpoint evaluation and prediction need, from a `load_model` model."""
+    meta = getattr(model, "pretrained_cfg", None)
+    if not isinstance(meta, dict) or "config" not in meta:
+        raise UserError("this model carries no pretrained_cfg; load it with resattn.load_model "
+                        "or pass the checkpoint path")
+    return {key: meta[key] for key in ("classes", "config", "input_size", "crop_pct", "mean",
+                                       "std")}

@@ -1,0 +1,79 @@
+"""The public Python API on a trained run: load_model, evaluate, predict; options and --help
+generated from the one declaration."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import resattn
+from resattn.cli import build_parser
+from resattn.config import DEFAULTS, FIELDS, SECTIONS, Config
+from resattn.errors import InvalidOption, UserError
+
+
+def test_load_model_carries_what_inference_needs(small_run):
+    model = resattn.load_model(small_run)
+    meta = model.pretrained_cfg
+    assert not model.training and meta["num_classes"] == 10 == len(meta["classes"])
+    assert meta["classes"][3] == "cat" and meta["input_size"] == 32
+    assert meta["mean"].shape == (3, 32, 32)  # the paper's per-pixel mean
+    assert meta["config"]["model"] == "attention56" and meta["weights"] in ("raw", "ema")
+    raw = resattn.load_model(small_run / "last.pt", weights="raw")
+    state = torch.load(small_run / "last.pt", weights_only=True)["model"]
+    assert all(torch.equal(v, state[k]) for k, v in raw.state_dict().items())
+    with pytest.raises(InvalidOption, match="weights='best' is not valid"):
+        resattn.load_model(small_run, weights="best")
+
+
+def test_evaluate_a_model_or_a_path_alike(small_run, cifar10_dir):
+    """Both reproduce the run's own final test score: the same 500 test images (split seed),
+    weights, precision and batch size."""
+    summary = json.loads((small_run / "summary.json").read_text())
+    model = resattn.load_model(small_run)
+    a = resattn.evaluate(model, test_subset=500, data_dir=str(cifar10_dir))
+    b = resattn.evaluate(small_run, test_subset=500, data_dir=str(cifar10_dir))
+    assert a["images"] == b["images"] == summary["test_images"] == 500
+    assert a["top1"] == b["top1"] == summary["test_acc"]
+    assert a["loss"] == pytest.approx(summary["test_loss"], rel=1e-5)
+    assert sum(map(sum, a["confusion"])) == 500
+    with pytest.raises(InvalidOption, match="split='train'"):
+        resattn.evaluate(model, split="train")
+
+
+def test_predict_images_and_paths(small_run, tmp_path):
+    model = resattn.load_model(small_run)
+    rng = np.random.default_rng(0)
+    img = Image.fromarray(rng.integers(0, 255, (48, 40, 3), dtype=np.uint8))
+    img.save(tmp_path / "x.png")
+    out = resattn.predict(model, [img, tmp_path / "x.png"], topk=3, amp="off")
+    assert len(out) == 2 and [c for c, _ in out[0]] == [c for c, _ in out[1]]
+    probs = [p for _, p in out[0]]
+    assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0 + 1e-6
+    with pytest.raises(UserError, match="cannot identify|not an image"):
+        (tmp_path / "bad.png").write_bytes(b"not a png")
+        resattn.predict(model, [tmp_path / "bad.png"])
+
+
+def test_train_refuses_mixed_arguments():
+    with pytest.raises(UserError, match="either a Config"):
+        resattn.train(Config(), epochs=1)
+
+
+def test_every_option_has_a_flag_with_its_real_default():
+    sub = build_parser()._subparsers._group_actions[0].choices["train"]
+    flags = {a.dest: a for a in sub._actions}
+    assert set(FIELDS) <= set(flags)  # generated: none forgotten
+    for key, action in flags.items():
+        if key in FIELDS:
+            assert action.default is None  # only typed flags override recipe and file
+            if DEFAULTS[key] is not None and not isinstance(DEFAULTS[key], list):
+                assert "[default " in action.help, key
+    assert "[default 0.1; recipe fast: 0.2]" in flags["lr"].help
+    assert flags["model"].choices == tuple(resattn.list_models())
+    assert sorted(k for keys in SECTIONS.values() for k in keys) == sorted(FIELDS)
+

@@ -1,0 +1,59 @@
+"""The pictures: mask maps are the masks' own values, figures have one panel per map, and PNGs
+are written (or refused in one line)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from resattn.errors import UserError
+from resattn.viz import confusion_figure, mask_figure, mask_maps, save_figure, training_curves
+
+
+def test_mask_maps_mean_and_channels_upsampled():
+    m = torch.stack([torch.full((2, 2), 0.2), torch.full((2, 2), 0.6)])  # (C=2, 2, 2)
+    maps = mask_maps({"stage1": m}, (8, 8))
+    assert list(maps) == ["stage1"] and maps["stage1"].shape == (8, 8)
+    assert np.allclose(maps["stage1"], 0.4)  # the mean over channels
+    per = mask_maps({"stage1": m}, (4, 4), channels=[1])
+    assert list(per) == ["stage1 ch1"] and np.allclose(per["stage1 ch1"], 0.6)
+    gradient = torch.tensor([[[0.0, 1.0], [0.0, 1.0]]])  # left dark, right bright
+    up = mask_maps({"s": gradient}, (8, 8))["s"]
+    assert up[:, 0].max() < up[:, -1].min()  # bilinear keeps the left-right order
+    with pytest.raises(UserError, match="channel 5 does not exist"):
+        mask_maps({"stage1": m}, (8, 8), channels=[5])
+
+
+def test_mask_figure_panels_and_png(tmp_path):
+    image = np.random.default_rng(0).random((16, 16, 3))
+    maps = {f"m{i}": np.full((16, 16), i / 10) for i in range(7)}
+    fig = mask_figure(image, maps, "title", columns=4)
+    visible = [ax for ax in fig.axes if ax.images]
+    assert len(visible) == 8  # the input and one overlay per map
+    assert visible[1].get_title().startswith("m0")
+    path = save_figure(fig, tmp_path / "deep" / "masks.png")
+    with Image.open(path) as png:
+        assert png.format == "PNG" and png.size[0] > png.size[1] > 100
+
+
+def test_curves_and_confusion(tmp_path):
+    rows = [{"epoch": e, "train_loss": 2 / e, "val_loss": 2.2 / e, "train_acc": 0.3 * e,
+             "val_acc": 0.28 * e, "lr": 0.1 / e} for e in (1, 2, 3)]
+    fig = training_curves(rows, "run")
+    lines = [ln for ax in fig.axes for ln in ax.get_lines()]
+    assert any(list(ln.get_xdata()) == [1, 2, 3] for ln in lines)
+    save_figure(fig, tmp_path / "curves.png")
+    fig = confusion_figure([[5, 1], [0, 6]], ["cat", "dog"], "c")
+    save_figure(fig, tmp_path / "confusion.png")
+    assert (tmp_path / "confusion.png").stat().st_size > 1000
+
+
+def test_save_figure_refuses_a_folder_and_an_unwritable_place(tmp_path):
+    fig = training_curves([{"epoch": 1, "train_loss": 1.0, "train_acc": 0.5, "lr": 0.1}])
+    with pytest.raises(UserError, match="is a directory"):
+        save_figure(fig, tmp_path)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UserError, match="cannot write"):
+        save_figure(fig, tmp_path / "file" / "curves.png")

@@ -1,4 +1,5 @@
-"""torch.hub entry points: `torch.hub.load("<owner>/resattn", "attention56", num_classes=10)`.
+"""torch.hub entry points: `torch.hub.load(CLONE, "attention56", source="local", num_classes=10)`
+on a clone, or `torch.hub.load("OWNER/REPO", ...)` on a GitHub copy.
 
 Every registered model is an entry point taking the keyword arguments of
 `resattn.create_model`. No pretrained weights are published yet.

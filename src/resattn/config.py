@@ -106,7 +106,8 @@ class Config:
     lr_scaling: str = option("none", "torchrun: 'linear' multiplies --lr by the number of "
                              "processes", ("none", "linear"))
     section("schedule")
-    schedule: str = option("step", "learning-rate schedule", ("step", "cosine", "onecycle"))
+    schedule: str = option("step", "learning-rate schedule; step without --milestones keeps "
+                           "the lr constant", ("step", "cosine", "onecycle"))
     epochs: int = option(30, "epochs (setting only one of --epochs / --iterations resets the "
                          "other)")
     iterations: int = option(0, "optimizer steps instead of epochs; wins when both are set")

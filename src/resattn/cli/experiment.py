@@ -13,7 +13,7 @@ from pathlib import Path
 from ..api import train_config
 from ..config import suite_value
 from ..engine.checkpoint import load_checkpoint
-from ..engine.provenance import device_name
+from ..engine.provenance import environment
 from ..engine.trainer import Interrupted
 from ..errors import UserError
 from ..experiment import aggregate, load_suite, parse_budget, plan, results_markdown, suite_names
@@ -80,8 +80,12 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(planned[0].cfg.device)
     rows = aggregate(suite, planned)
     trained = sum(r.get("train_time_s", 0) * r["seeds"] for r in rows)
+    env = environment(device)
     header = {"recipe": args.recipe, "budget per run": args.budget or "the recipe's own",
-              "seeds": str(args.seeds), "hardware": device_name(device),
+              "seeds": str(args.seeds), "hardware": f"{env['device_name']}, "
+                                                    f"{env['threads']} threads",
+              "software": f"resattn {env['resattn']}, torch {env['torch']}, "
+                          f"Python {env['python']}",
               "date": time.strftime("%Y-%m-%d"),
               "training time of all runs": f"{trained / 60:.1f} min",
               "wall time of this invocation": f"{(time.time() - start) / 60:.1f} min"}

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
-import torch
-
-from ..models import count_flops, count_params, create_model, get_spec, list_models
+from ..errors import UserError
+from ..models import get_spec, list_models
+from ..models.stats import model_stats
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
@@ -18,23 +18,20 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--num-classes", type=int, default=None,
                    help="count with this many classes (default: each model's own)")
     p.add_argument("--format", choices=("table", "markdown", "json"), default="table")
+    p.add_argument("--flops", action="store_true",
+                   help="count parameters and FLOPs anew by building every model (seconds) "
+                        "instead of reading the shipped table")
     p.set_defaults(command=name)
 
 
-def model_rows(num_classes: int | None = None) -> list[dict]:
+def model_rows(num_classes: int | None = None, recount: bool = False) -> list[dict]:
     rows = []
     for name in list_models():
         spec = get_spec(name)
-        with torch.device("meta"):  # no memory, no compute: shapes only
-            model = create_model(name, num_classes=num_classes)
-        rows.append({
-            "name": name,
-            "params": count_params(model),
-            "flops": count_flops(model, spec.input_size),
-            "input_size": spec.input_size,
-            "num_classes": model.num_classes,
-            "description": spec.description,
-        })
+        stats = model_stats(name, num_classes, recount=recount)
+        rows.append({"name": name, "params": stats["params"], "flops": stats["flops"],
+                     "input_size": spec.input_size, "num_classes": stats["num_classes"],
+                     "description": spec.description})
     return rows
 
 
@@ -52,7 +49,9 @@ def format_rows(rows: list[dict], markdown: bool) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    rows = model_rows(args.num_classes)
+    if args.num_classes is not None and args.num_classes < 1:
+        raise UserError(f"--num-classes {args.num_classes} is not valid; it must be >= 1")
+    rows = model_rows(args.num_classes, recount=args.flops)
     if args.format == "json":
         print(json.dumps(rows, indent=2))
     else:

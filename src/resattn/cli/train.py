@@ -13,9 +13,19 @@ from .options import add_config_options, overrides
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p = sub.add_parser(name, help="train a model",
                        description="Train a Residual Attention Network. Values come from the "
-                                   "defaults, then --recipe, then --config, then these flags; "
-                                   "each flag's help shows its default and what the recipes "
-                                   "set.")
+                                   "defaults, then --recipe,\nthen --config, then these flags; "
+                                   "each flag's help shows its default and what the\nrecipes "
+                                   "set. Without a recipe the defaults train 30 epochs at a "
+                                   "constant lr 0.1:\nuse --recipe fast (short budgets) or "
+                                   "--recipe paper (the paper's schedule).",
+                       epilog="examples:\n"
+                              "  resattn train --recipe fast --time-budget 600\n"
+                              "  resattn train --recipe paper --model attention92 "
+                              "--dataset cifar100\n"
+                              "  resattn train --dataset folder --data-dir photos/ "
+                              "--model attention56_imagenet --recipe fast\n"
+                              "  resattn train --resume runs/<run> --time-budget 1200",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--recipe", default=None, choices=recipe_names(),
                    help="a shipped recipe: paper (the paper's schedule) or fast (short budgets)")
     p.add_argument("--config", default=None, metavar="FILE.toml",

@@ -317,6 +317,10 @@ class Trainer:
     # --- the run ----------------------------------------------------------------------------
     def fit(self) -> dict[str, Any]:
         cfg, plan = self.cfg, self.plan
+        if cfg.schedule == "step" and not cfg.milestones:
+            self.logger.print(f"note: a step schedule without milestones keeps the learning rate "
+                              f"at {self.base_lr:g} throughout; the recipes (fast, paper) or "
+                              "--schedule cosine / --milestones decay it")
         if warmup_too_long(cfg, plan):
             self.logger.print(f"note: the warm-up of {cfg.warmup:g} epochs is as long as the run "
                               f"({plan.total_steps / plan.steps_per_epoch:g} epochs); warming up "

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The wheel is the product: build it, install it (not editable, with the export extra) into a
+# clean venv, and from a folder outside the repository run every subcommand on tiny settings.
+#   bash .ci/wheel_smoke.sh CIFAR10_DIR [TORCH_PIP_ARGS]
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+data="$(cd "${1:?usage: wheel_smoke.sh CIFAR10_DIR}" && pwd)"
+torch_spec="${2:-torch==2.13.0}"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+python3 -m venv "$work/venv"
+pip="$work/venv/bin/python -m pip"
+$pip install -q --upgrade pip
+$pip install -q $torch_spec
+$pip wheel -q --no-deps -w "$work/dist" "$repo"
+wheel="$(ls "$work"/dist/resattn-*.whl)"
+$pip install -q "$wheel[export]"
+
+cd "$work"  # nothing of the repository is importable from here
+export PATH="$work/venv/bin:$PATH"
+python - <<'PY'
+import resattn, pathlib
+assert "site-packages" in resattn.__file__, resattn.__file__
+PY
+step() { echo "+ resattn $*"; resattn "$@" > "$work/last.log" 2>&1 || { cat "$work/last.log"; exit 1; }; }
+step --version
+step models
+step data --data-dir "$data" --json
+step train --data-dir "$data" --train-subset 256 --val-size 128 --test-subset 128 --epochs 1 \
+    --batch-size 64 --out runs --no-progress
+run="$(ls -d runs/*/)"
+python - "$data" <<'PY'
+import sys
+from resattn.data import load_cifar
+from PIL import Image
+_, test = load_cifar("cifar10", sys.argv[1], download_ok=False, progress=False)
+for i in range(3):
+    Image.fromarray(test.images[i].permute(1, 2, 0).numpy()).save(f"img{i}.png")
+PY
+step evaluate "$run" --test-subset 128 --json
+step predict "$run" img0.png img1.png img2.png --topk 3
+step visualize "$run" img0.png --out masks
+step plot "$run"
+step export "$run" --format onnx --out model.onnx
+step export "$run" --format torchscript --out model.pt
+sha256sum -c model.onnx.sha256 > /dev/null
+step bench attention56 --seconds 1 --modes inference --inference-batch-size 8 --variants fp32
+for suite in $(python -c "from resattn.experiment import suite_names; print(*suite_names())"); do
+    step experiment "$suite" --dry-run --out exp
+done
+test -f "$work/venv/share/resattn/examples/quickstart.ipynb"
+echo "wheel smoke test passed: $(basename "$wheel")"

@@ -2,7 +2,8 @@
 on a clone, or `torch.hub.load("OWNER/REPO", ...)` on a GitHub copy.
 
 Every registered model is an entry point taking the keyword arguments of
-`resattn.create_model`. No pretrained weights are published yet.
+`resattn.create_model`; `pretrained=True` loads its published weights
+(`resattn.list_models(pretrained=True)`), checked against their SHA-256.
 """
 
 import os
@@ -17,10 +18,7 @@ from resattn.models import create_model, list_models  # noqa: E402
 
 def _entry_point(name):
     def build(pretrained=False, **kwargs):
-        if pretrained:
-            raise ValueError(f"no pretrained weights are published for {name}; "
-                             "use pretrained=False and train it with `resattn train`")
-        return create_model(name, **kwargs)
+        return create_model(name, pretrained=pretrained, **kwargs)
 
     build.__name__ = name
     build.__doc__ = f"{name}: see resattn.create_model for the keyword arguments."

@@ -45,6 +45,10 @@ step plot "$run"
 step export "$run" --format onnx --out model.onnx
 step export "$run" --format torchscript --out model.pt
 sha256sum -c model.onnx.sha256 > /dev/null
+step export "$run" --format safetensors --out shared
+step predict shared img0.png
+step predict attention56.cifar10 img0.png img1.png --topk 1
+step models --pretrained
 step bench attention56 --seconds 1 --modes inference --inference-batch-size 8 --variants fp32
 for suite in $(python -c "from resattn.experiment import suite_names; print(*suite_names())"); do
     step experiment "$suite" --dry-run --out exp

@@ -58,6 +58,13 @@ class Config:
                        "(encoder_decoder) or local convolutions", MASK_TYPES)
     drop_rate: float | None = option(None, "dropout before the classifier (default: the "
                                      "model's own)")
+    init: str | None = option(None, "start from these weights (fine-tuning): a published tag "
+                              "such as attention56.cifar10, a run, a checkpoint or a weights "
+                              "folder; another class count gets a fresh classifier",
+                              metavar="WEIGHTS")
+    freeze_body: bool = option(False, "with --init: train only the classifier")
+    body_lr_scale: float = option(1.0, "with --init: the body's learning rate relative to the "
+                                  "classifier's (e.g. 0.1)", metavar="FACTOR")
     section("data")
     dataset: str = option("cifar10", "cifar10, cifar100 or folder (your own images)", DATASETS)
     data_dir: str | None = option(None, "where the data is (default: $RESATTN_DATA_DIR, else "
@@ -152,7 +159,7 @@ def _coerce(key: str, value: Any) -> Any:
     """Type-check one value against the Config field; ints are accepted for floats."""
     default = DEFAULTS[key]
     if value is None:
-        if key in ("drop_rate", "data_dir"):
+        if key in ("drop_rate", "data_dir", "init"):
             return None
         raise UserError(f"{key} needs a value")
     kind = type(default) if default is not None else (float if key == "drop_rate" else str)
@@ -273,6 +280,11 @@ def check(cfg: Config) -> None:
     need(0 <= cfg.label_noise <= 1, "label_noise", "in [0, 1]")
     need(cfg.val_size >= 0, "val_size", ">= 0")
     need(cfg.seed >= 0, "seed", ">= 0")
+    need(cfg.body_lr_scale > 0, "body_lr_scale", "> 0")
+    if (cfg.freeze_body or cfg.body_lr_scale != 1) and not cfg.init:
+        raise InvalidOption("freeze_body" if cfg.freeze_body else "body_lr_scale",
+                            cfg.freeze_body if cfg.freeze_body else cfg.body_lr_scale,
+                            "it needs --init (the weights to fine-tune)")
     need(cfg.split_seed >= 0, "split_seed", ">= 0")
     need(cfg.train_subset >= 0, "train_subset", ">= 0")
     need(cfg.test_subset >= 0, "test_subset", ">= 0")

@@ -171,7 +171,7 @@ def test_resume_with_another_model_is_refused(reference_run, cifar10_dir):
     (["--epochs", "0"], "--epochs 0 is not valid"),
     (["--config", "/nonexistent/x.toml"], "config file /nonexistent/x.toml not found"),
     (["--recipe", "slow"], "invalid choice: 'slow'"),
-    (["--data-dir", "/nonexistent/data"], "--data-dir /nonexistent/data does not exist"),
+    (["--data-dir", "/nonexistent/data"], "data folder /nonexistent/data does not exist"),
     (["--device", "cuda"], "no CUDA device is available"),
         (["--lr", "inf"], "--lr inf is not valid; it must be a finite number"),
     (["--weight-decay", "nan"], "--weight-decay nan is not valid; it must be a finite number"),

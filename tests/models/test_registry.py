@@ -48,8 +48,10 @@ def test_torch_hub_local_load():
     assert model(torch.randn(2, 3, 32, 32)).shape == (2, 5)
     wide = torch.hub.load(str(repo), "attention92_wide", source="local")
     assert wide.num_classes == 10
-    with pytest.raises(ValueError, match="no pretrained weights"):
-        torch.hub.load(str(repo), "attention56", source="local", pretrained=True)
+    pretrained = torch.hub.load(str(repo), "attention56", source="local", pretrained=True)
+    assert pretrained.pretrained_cfg["source"] == "attention56.cifar10"
+    with pytest.raises(ValueError, match="no published weights"):
+        torch.hub.load(str(repo), "attention92", source="local", pretrained=True)
 
 
 def test_list_models_with_a_pattern():

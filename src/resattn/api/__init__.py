@@ -9,9 +9,9 @@
 The command line (`resattn ...`) only parses arguments, calls these and prints.
 """
 
-from .build import build_model, load_data, load_model, model_from_checkpoint
+from .build import build_model, load_data, load_model, load_source, model_from_checkpoint
 from .inference import Predictor, evaluate, int8_model, predict
 from .training import train, train_config
 
 __all__ = ["Predictor", "build_model", "evaluate", "int8_model", "load_data", "load_model",
-           "model_from_checkpoint", "predict", "train", "train_config"]
+           "load_source", "model_from_checkpoint", "predict", "train", "train_config"]

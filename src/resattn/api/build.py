@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -120,14 +121,77 @@ def pretrained_cfg(ckpt: dict[str, Any], source: str, weights: str) -> dict[str,
             "config": dict(ckpt["config"])}
 
 
+def weights_meta(ckpt: dict[str, Any]) -> dict[str, Any]:
+    """What a weights folder's config.json (and a registry entry) holds beside the tensors:
+    everything `load_model` needs to rebuild and use the model."""
+    cfg = ckpt["config"]
+    return {"model": cfg["model"], "classes": list(ckpt["classes"]),
+            "num_classes": len(ckpt["classes"]), "input_size": int(ckpt["input_size"]),
+            "crop_pct": float(ckpt.get("crop_pct", 1.0)), "normalization": cfg["normalization"],
+            "mean": ckpt["mean"].flatten().tolist(), "mean_shape": list(ckpt["mean"].shape),
+            "std": ckpt["std"].flatten().tolist(), "std_shape": list(ckpt["std"].shape),
+            # no paths of the machine that trained it: users' data is found the usual way
+            "config": {**cfg, "data_dir": None, "out": "runs"}}
+
+
+def _checkpoint_from_meta(meta: dict[str, Any], state: dict[str, torch.Tensor],
+                          source: str) -> dict[str, Any]:
+    from ..weights import tensor_of
+
+    try:
+        return {"config": meta["config"], "classes": meta["classes"],
+                "input_size": meta["input_size"], "crop_pct": meta.get("crop_pct", 1.0),
+                "mean": tensor_of(meta["mean"], meta["mean_shape"]),
+                "std": tensor_of(meta["std"], meta["std_shape"]), "model": state,
+                "eval_weights": "raw"}
+    except (KeyError, TypeError, ValueError, RuntimeError):
+        raise UserError(f"{source}: config.json lacks what the model needs (model, config, "
+                        "classes, mean/std, input_size); export the weights again") from None
+
+
+def load_source(source: str | Path) -> dict[str, Any]:
+    """A checkpoint-like dict from a published tag (`attention56.cifar10`), a weights folder
+    (model.safetensors + config.json, as `resattn export --format safetensors` writes), a
+    checkpoint file or a run directory. Hashes are checked in every case."""
+    from ..weights import is_tag, load_state, sha256_of
+    from ..weights.safetensors import load_file
+
+    if isinstance(source, str) and is_tag(source):
+        state, entry = load_state(source)
+        return _checkpoint_from_meta(entry, state, source)
+    path = Path(source).expanduser()
+    if not path.exists() and "/" not in str(source) and not str(source).endswith(".pt"):
+        from ..weights import list_weights
+
+        raise UserError(f"{source} is neither a file, a folder nor a published tag; published "
+                        f"tags: {', '.join(list_weights()) or 'none'}")
+    folder = path if path.is_dir() else path.parent
+    if (path.is_dir() and (path / "model.safetensors").is_file()) or path.suffix == ".safetensors":
+        weights = path / "model.safetensors" if path.is_dir() else path
+        try:
+            meta = json.loads((folder / "config.json").read_text())
+        except (OSError, ValueError):
+            raise UserError(f"{folder / 'config.json'} is missing or not JSON; a weights folder "
+                            "holds model.safetensors and config.json") from None
+        if not isinstance(meta, dict):
+            raise UserError(f"{folder / 'config.json'} is not a JSON object")
+        if meta.get("sha256") and sha256_of(weights) != meta["sha256"]:
+            raise UserError(f"{weights} does not match the SHA-256 in config.json; the file is "
+                            "damaged: export it again")
+        state, _ = load_file(weights)
+        return _checkpoint_from_meta(meta, state, str(folder))
+    return load_checkpoint(path)
+
+
 def load_model(path: str | Path, weights: str = "auto", device: str | torch.device = "cpu"
                ) -> nn.Module:
-    """A trained model from a checkpoint file or run directory, in eval mode, with
-    `model.pretrained_cfg` holding its classes, input size, crop and mean/std.
+    """A trained model, in eval mode, with `model.pretrained_cfg` holding its classes, input
+    size, crop and mean/std. `path`: a published tag (`resattn.list_models(pretrained=True)`),
+    a weights folder, a checkpoint file or a run directory.
 
     `weights`: 'auto' (raw or EMA, what the run chose on validation), 'raw' or 'ema'.
     """
-    ckpt = load_checkpoint(path)
+    ckpt = load_source(path)
     model, _ = model_from_checkpoint(ckpt, weights)
     chosen = ckpt.get("eval_weights", "raw") if weights == "auto" else weights
     model.pretrained_cfg = pretrained_cfg(ckpt, str(path), chosen)

@@ -12,12 +12,11 @@ from torch import nn
 from ..config import Config, from_dict
 from ..data import BatchTransform
 from ..data.images import load_rgb
-from ..engine.checkpoint import load_checkpoint
 from ..engine.loop import evaluate as evaluate_loader
 from ..engine.predict import predict_probs, preprocess
 from ..errors import InvalidOption, UserError
 from ..runtime import resolve_amp, resolve_device
-from .build import checkpoint_of, load_data, model_from_checkpoint
+from .build import checkpoint_of, load_data, load_source, model_from_checkpoint
 
 CALIBRATION_IMAGES = 512
 SPLITS = ("test", "val")
@@ -27,7 +26,7 @@ def _model_and_checkpoint(model_or_path: nn.Module | str | Path, weights: str
                           ) -> tuple[nn.Module, dict[str, Any]]:
     if isinstance(model_or_path, nn.Module):
         return model_or_path.eval(), checkpoint_of(model_or_path)
-    ckpt = load_checkpoint(model_or_path)
+    ckpt = load_source(model_or_path)
     model, _ = model_from_checkpoint(ckpt, weights)
     return model, ckpt
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from ..config import Config, from_dict, resolve, to_toml
 from ..engine.checkpoint import load_checkpoint, resolve_checkpoint
@@ -14,7 +15,14 @@ from ..engine.logger import RunLogger, new_run_dir
 from ..engine.trainer import Trainer
 from ..errors import UserError
 from ..runtime import resolve_amp, resolve_device, seed_everything
-from .build import build_model, check_model_options, load_data, model_info
+from .build import (
+    build_model,
+    check_model_options,
+    load_data,
+    load_source,
+    model_from_checkpoint,
+    model_info,
+)
 
 # options that may differ from the checkpoint's configuration when resuming
 RESUMABLE = {"epochs", "iterations", "time_budget", "device", "workers", "data_dir",
@@ -69,6 +77,8 @@ def train_config(cfg: Config, run_dir: Path | None = None, resume: dict | None =
                  progress: bool = True) -> tuple[dict[str, Any], Path]:
     """Train one run as `cfg` says, in `run_dir` (a new one under cfg.out by default)."""
     check_model_options(cfg)  # a bad model or option fails before any data is read
+    if cfg.init and resume is None:
+        check_init(cfg)
     out = Path(cfg.out).expanduser()
     if run_dir is None and out.exists() and not out.is_dir():
         raise UserError(f"the output folder {out} is a file; choose another one (--out)")
@@ -87,6 +97,8 @@ def train_config(cfg: Config, run_dir: Path | None = None, resume: dict | None =
     if dist_info.enabled and dist_info.is_main:
         barrier()
     model = build_model(cfg, data.num_classes)  # after seeding: the same seed, the same weights
+    if cfg.init:
+        init_model(model, cfg, load=resume is None)  # a resume has its own weights
     info = model_info(cfg, data.num_classes, data.input_size)
     if run_dir is None and dist_info.is_main:
         run_dir = new_run_dir(cfg.out, cfg.model, cfg.dataset)
@@ -118,6 +130,49 @@ def train_config(cfg: Config, run_dir: Path | None = None, resume: dict | None =
         logger.close()
         cleanup()
     return summary, run_dir
+
+
+ARCH = ("model", "attention", "residual", "mask")
+
+
+def _init_source(cfg: Config) -> dict:
+    try:
+        return load_source(cfg.init)
+    except UserError as exc:
+        raise UserError(f"--init {cfg.init}: {exc}") from None
+
+
+def check_init(cfg: Config) -> None:
+    """The weights exist and fit the architecture: checked before any data is read."""
+    src = _init_source(cfg)["config"]
+    theirs = {k: src.get(k) for k in ARCH}
+    ours = {k: getattr(cfg, k) for k in ARCH}
+    if theirs != ours:
+        diff = ", ".join(f"{k}={theirs[k]!r}" for k in ARCH if theirs[k] != ours[k])
+        raise UserError(f"--init {cfg.init} holds weights of another architecture ({diff}, "
+                        f"not {', '.join(f'{k}={ours[k]!r}' for k in ARCH if theirs[k] != ours[k])}"
+                        "); train that architecture or choose other weights")
+
+
+def init_model(model: nn.Module, cfg: Config, load: bool = True) -> None:
+    """Fine-tuning: the weights of `cfg.init` into `model` (all of them, or the body only when
+    the class counts differ: the classifier then stays freshly initialised), and the body
+    frozen with `freeze_body`."""
+    if load:
+        src = _init_source(cfg)
+        source_model, _ = model_from_checkpoint(src)
+        state = source_model.state_dict()
+        head = {f"{name}.{k}" for name, m in model.named_modules()
+                if m is model.get_classifier() for k in m.state_dict()}
+        if len(src["classes"]) != model.num_classes:
+            state = {k: v for k, v in state.items() if k not in head}
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if unexpected or set(missing) - head:
+            raise UserError(f"--init {cfg.init}: its weights do not fit {cfg.model}")
+    if cfg.freeze_body:
+        head = set(map(id, model.get_classifier().parameters()))
+        for param in model.parameters():
+            param.requires_grad_(id(param) in head)
 
 
 def mask_logger(cfg: Config, data, logger: RunLogger):

@@ -21,3 +21,11 @@ def add_int8_args(p: argparse.ArgumentParser) -> None:
 def add_weights_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", choices=("auto", "raw", "ema"), default="auto",
                    help="raw or EMA weights; auto: what the run chose on validation")
+
+
+def add_source_arg(p: argparse.ArgumentParser) -> None:
+    """The model a command works on: a run, a checkpoint, a weights folder or a published tag."""
+    p.add_argument("checkpoint", metavar="MODEL",
+                   help="a run directory, a .pt checkpoint, a weights folder "
+                        "(model.safetensors + config.json) or a published tag such as "
+                        "attention56.cifar10 (resattn models --pretrained)")

@@ -8,14 +8,14 @@ from pathlib import Path
 
 from ..api.inference import evaluate
 from ..errors import UserError
-from .common import add_int8_args, add_weights_arg
+from .common import add_int8_args, add_source_arg, add_weights_arg
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p = sub.add_parser(name, help="evaluate a checkpoint",
                        description="Evaluate a checkpoint; the model and the data splits are "
                                    "rebuilt from the checkpoint alone.")
-    p.add_argument("checkpoint", metavar="CKPT", help="a .pt file or a run directory")
+    add_source_arg(p)
     p.add_argument("--split", choices=("test", "val"), default="test")
     p.add_argument("--test-subset", type=int, default=0, metavar="N",
                    help="evaluate a seeded, stratified subset of N test images (default 0: the "

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import torch
 
-from ..api import int8_model, model_from_checkpoint
-from ..engine.checkpoint import load_checkpoint
+from ..api import int8_model, load_source, model_from_checkpoint
+from ..api.sharing import save_pretrained
 from ..errors import UserError
 from ..models import inference_model
-from .common import add_int8_args, add_weights_arg
+from .common import add_int8_args, add_source_arg, add_weights_arg
 
 METADATA_KEY = "resattn"
 # the TorchScript exporter's range; the soft mask's bilinear upsampling needs opset 11
@@ -25,14 +25,18 @@ OPSETS = range(11, 21)
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
-    p = sub.add_parser(name, help="export to ONNX or TorchScript",
-                       description="Export the fast inference model (BN folded, fp32) with a "
-                                   "dynamic batch size. Input: float (N, 3, S, S) RGB, "
-                                   "(x / 255 - mean) / std; output: logits (N, classes). The "
-                                   "metadata carries classes, mean, std and geometry.")
-    p.add_argument("checkpoint", metavar="CKPT")
-    p.add_argument("--format", choices=("onnx", "torchscript"), required=True)
-    p.add_argument("--out", required=True, help="output file (.onnx / .pt)")
+    p = sub.add_parser(name, help="export to ONNX, TorchScript or safetensors",
+                       description="ONNX / TorchScript: the fast inference model (BN folded, "
+                                   "fp32) with a dynamic batch size. Input: float (N, 3, S, S) "
+                                   "RGB, (x / 255 - mean) / std; output: logits (N, classes). The "
+                                   "metadata carries classes, mean, std and geometry. "
+                                   "safetensors: a folder in the Hugging Face layout "
+                                   "(model.safetensors, config.json, a model card README.md) "
+                                   "that resattn.load_model and every command read back.")
+    add_source_arg(p)
+    p.add_argument("--format", choices=("onnx", "torchscript", "safetensors"), required=True)
+    p.add_argument("--out", required=True,
+                   help="output file (.onnx / .pt), or a folder for safetensors")
     add_weights_arg(p)
     p.add_argument("--opset", type=int, default=18,
                    help=f"ONNX opset, {OPSETS.start} to {OPSETS.stop - 1} (default 18)")
@@ -134,9 +138,16 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--opset {args.opset} is not valid; use {OPSETS.start} to "
                         f"{OPSETS.stop - 1} (default 18)")
     out = Path(args.out)
+    if args.format == "safetensors":
+        if args.int8:
+            raise UserError("--int8 exports to TorchScript only; use --format torchscript")
+        folder = save_pretrained(args.checkpoint, out, args.weights)
+        print(f"{folder}: model.safetensors, config.json, README.md (load with "
+              f"resattn.load_model({str(folder)!r}))")
+        return 0
     if out.is_dir():
         raise UserError(f"--out {out} is a directory; give a file name, e.g. {out}/model.onnx")
-    ckpt = load_checkpoint(args.checkpoint)
+    ckpt = load_source(args.checkpoint)
     model, cfg = model_from_checkpoint(ckpt, args.weights)
     meta = export_metadata(ckpt)
     if args.int8:

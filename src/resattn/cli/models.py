@@ -18,6 +18,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--num-classes", type=int, default=None,
                    help="count with this many classes (default: each model's own)")
     p.add_argument("--format", choices=("table", "markdown", "json"), default="table")
+    p.add_argument("--pretrained", action="store_true",
+                   help="list the published weights instead: tag, test accuracy, training")
     p.add_argument("--flops", action="store_true",
                    help="count parameters and FLOPs anew by building every model (seconds) "
                         "instead of reading the shipped table")
@@ -48,7 +50,33 @@ def format_rows(rows: list[dict], markdown: bool) -> str:
                      for line in [head, *body])
 
 
+def weight_rows() -> list[dict]:
+    from ..weights import get_weights, list_weights
+
+    rows = []
+    for tag in list_weights():
+        e = get_weights(tag)
+        rows.append({"tag": tag, "model": e["model"], "dataset": e["dataset"],
+                     "top1": e["metrics"]["top1"], "top1_tta": e["metrics"]["top1_tta"],
+                     "test_images": e["metrics"]["test_images"], "dtype": e["dtype"],
+                     "trained": f"{e['training']['train_time_s']:.0f} s on "
+                                f"{e['training']['hardware'].split(' (')[0]}, "
+                                f"{e['training']['date']}", "sha256": e["sha256"]})
+    return rows
+
+
+def format_weights(rows: list[dict]) -> str:
+    lines = ["tag                   test top-1  with flip TTA  trained"]
+    for r in rows:
+        lines.append(f"{r['tag']:<21} {r['top1']:>10.2%}  {r['top1_tta']:>13.2%}  {r['trained']}")
+    return "\n".join(lines)
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.pretrained:
+        rows = weight_rows()
+        print(json.dumps(rows, indent=2) if args.format == "json" else format_weights(rows))
+        return 0
     if args.num_classes is not None and args.num_classes < 1:
         raise UserError(f"--num-classes {args.num_classes} is not valid; it must be >= 1")
     rows = model_rows(args.num_classes, recount=args.flops)

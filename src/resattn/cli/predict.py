@@ -10,7 +10,7 @@ from pathlib import Path
 from ..api.inference import Predictor
 from ..data.images import IMAGE_EXTENSIONS, ImageReadError, load_rgb
 from ..errors import UserError
-from .common import add_int8_args, add_weights_arg
+from .common import add_int8_args, add_source_arg, add_weights_arg
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
@@ -18,7 +18,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                        description="Classify images (PNG, JPEG, BMP, WebP, TIFF; any size and "
                                    "mode) with a trained checkpoint. Folders are searched "
                                    "recursively. Exit code 1 if any file could not be read.")
-    p.add_argument("checkpoint", metavar="CKPT", help="a .pt file or a run directory")
+    add_source_arg(p)
     p.add_argument("paths", nargs="+", metavar="IMAGE_OR_FOLDER")
     p.add_argument("--topk", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=64)

@@ -8,15 +8,14 @@ from pathlib import Path
 
 import torch
 
-from ..api import model_from_checkpoint
+from ..api import load_source, model_from_checkpoint
 from ..data.augment import normalize
 from ..data.images import ImageReadError, load_rgb
-from ..engine.checkpoint import load_checkpoint
 from ..engine.predict import preprocess
 from ..errors import UserError
 from ..models import inference_model
 from ..runtime import resolve_device
-from .common import add_weights_arg
+from .common import add_source_arg, add_weights_arg
 from .predict import expand
 
 
@@ -25,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                        description="For each image, a PNG with the input and the soft mask of "
                                    "every attention module (mean over channels, or chosen "
                                    "channels) overlaid as a heat map, and the predicted class.")
-    p.add_argument("checkpoint", metavar="CKPT")
+    add_source_arg(p)
     p.add_argument("paths", nargs="+", metavar="IMAGE_OR_FOLDER")
     p.add_argument("--out", required=True, help="folder for the PNG files")
     p.add_argument("--channels", type=int, nargs="+", default=None,
@@ -58,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; give a folder for the PNG files")
-    ckpt = load_checkpoint(args.checkpoint)
+    ckpt = load_source(args.checkpoint)
     model, _ = model_from_checkpoint(ckpt, args.weights)
     device = resolve_device(args.device)
     model = inference_model(model.to(device), channels_last=False)

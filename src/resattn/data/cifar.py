@@ -88,7 +88,7 @@ SOURCES = {"cifar10": CIFAR10, "cifar100": CIFAR100}
 
 
 def default_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
-    """`--data-dir`, else $RESATTN_DATA_DIR, else ~/.cache/resattn."""
+    """`data_dir`, else $RESATTN_DATA_DIR, else ~/.cache/resattn."""
     if data_dir is not None:
         return Path(data_dir).expanduser()
     env = os.environ.get("RESATTN_DATA_DIR")
@@ -113,8 +113,9 @@ def locate(src: CifarSource, data_dir: str | os.PathLike | None = None,
     archive = root / src.archive
     if not archive.is_file():
         if data_dir is not None and not root.exists():
-            raise DataError(f"--data-dir {root} does not exist; create it or point it at the "
-                            f"folder holding {src.archive} or {src.folder}/")
+            raise DataError(f"the data folder {root} does not exist; create it or point "
+                            f"data_dir (--data-dir) at the folder holding {src.archive} or "
+                            f"{src.folder}/")
         if not download_ok:
             raise DataError(f"{src.name} not found in {root}: put {src.archive} ({src.url}) "
                             f"or its extracted folder {src.folder}/ there")
@@ -123,7 +124,7 @@ def locate(src: CifarSource, data_dir: str | os.PathLike | None = None,
         except (urllib.error.URLError, OSError) as exc:
             raise DataError(f"{src.name} is not in {root} and cannot be downloaded ({exc}); "
                             f"download {src.url} and put {src.archive} in {root}, "
-                            f"or pass --data-dir") from None
+                            "or point data_dir (--data-dir) at it") from None
     check_md5(archive, src.archive_md5,
               f"delete it and download {src.url} again")
     members = [f"{src.folder}/{f}" for f in src.data_files + src.extra_files]
@@ -205,7 +206,7 @@ def load_cifar(name: str, data_dir: str | os.PathLike | None = None, label_type:
         return _load(SOURCES[name], data_dir, label_type, download_ok, progress)
     except PermissionError as exc:
         raise DataError(f"cannot read {exc.filename or data_dir} (permission denied); make the "
-                        "data readable or pass another --data-dir") from None
+                        "data readable or point data_dir (--data-dir) elsewhere") from None
 
 
 def _load(src: CifarSource, data_dir, label_type: str, download_ok: bool,

@@ -11,25 +11,31 @@ from torch import nn
 from ..errors import InvalidOption
 
 
-def param_groups(model: nn.Module, weight_decay: float,
-                 decay_norm_and_bias: bool = False) -> list[dict]:
+def param_groups(model: nn.Module, weight_decay: float, decay_norm_and_bias: bool = False,
+                 body_lr_scale: float = 1.0) -> list[dict]:
     """Weight decay on conv and linear weights only, unless asked: BN scales/shifts and biases
-    (every parameter with fewer than 2 dimensions) are left undecayed, as in timm."""
-    if decay_norm_and_bias:
-        return [{"params": [p for p in model.parameters() if p.requires_grad],
-                 "weight_decay": weight_decay}]
-    decay, no_decay = [], []
+    (every parameter with fewer than 2 dimensions) are left undecayed, as in timm. Frozen
+    parameters are left out. `body_lr_scale` != 1: the classifier and the body in separate
+    groups, the body's learning rate scaled (fine-tuning); `set_lr` keeps the ratio."""
+    head = {id(p) for p in model.get_classifier().parameters()} \
+        if body_lr_scale != 1 and hasattr(model, "get_classifier") else set()
+    groups: dict[tuple[bool, bool], list] = {}
     for p in model.parameters():
         if p.requires_grad:
-            (no_decay if p.ndim <= 1 else decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay},
-            {"params": no_decay, "weight_decay": 0.0}]
+            decayed = decay_norm_and_bias or p.ndim > 1
+            groups.setdefault((id(p) in head, decayed), []).append(p)
+    return [{"params": params, "weight_decay": weight_decay if decayed else 0.0,
+             "lr_scale": 1.0 if is_head or not head else body_lr_scale}
+            for (is_head, decayed), params in sorted(groups.items(),
+                                                     key=lambda kv: (kv[0][0], not kv[0][1]))]
 
 
 def build_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float,
-                    momentum: float = 0.9, decay_norm_and_bias: bool = False
-                    ) -> torch.optim.Optimizer:
-    groups = param_groups(model, weight_decay, decay_norm_and_bias)
+                    momentum: float = 0.9, decay_norm_and_bias: bool = False,
+                    body_lr_scale: float = 1.0) -> torch.optim.Optimizer:
+    groups = param_groups(model, weight_decay, decay_norm_and_bias, body_lr_scale)
+    for g in groups:
+        g["lr"] = lr * g["lr_scale"]
     if name == "sgd":  # Nesterov momentum, as the paper
         return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=momentum > 0)
     if name == "adam":
@@ -71,4 +77,4 @@ class Schedule:
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for group in optimizer.param_groups:
-        group["lr"] = lr
+        group["lr"] = lr * group.get("lr_scale", 1.0)

@@ -128,7 +128,8 @@ class Trainer:
         # the documented rule: "linear" multiplies the lr by the number of processes
         self.base_lr = cfg.lr * (self.dist.world_size if cfg.lr_scaling == "linear" else 1)
         self.optimizer = build_optimizer(model, cfg.optimizer, self.base_lr, cfg.weight_decay,
-                                         cfg.momentum, cfg.decay_norm_and_bias)
+                                         cfg.momentum, cfg.decay_norm_and_bias,
+                                         cfg.body_lr_scale)
         self.scaler = torch.amp.GradScaler(device.type) if amp == "fp16" else None
         self.ema = ModelEMA(model, cfg.ema_decay) if cfg.ema else None
         self.plan = make_plan(cfg, len(data.train))
@@ -319,8 +320,8 @@ class Trainer:
         cfg, plan = self.cfg, self.plan
         if cfg.schedule == "step" and not cfg.milestones:
             self.logger.print(f"note: a step schedule without milestones keeps the learning rate "
-                              f"at {self.base_lr:g} throughout; the recipes (fast, paper) or "
-                              "--schedule cosine / --milestones decay it")
+                              f"at {self.base_lr:g} throughout; the recipes (fast, paper), a "
+                              "cosine schedule or milestones decay it")
         if warmup_too_long(cfg, plan):
             self.logger.print(f"note: the warm-up of {cfg.warmup:g} epochs is as long as the run "
                               f"({plan.total_steps / plan.steps_per_epoch:g} epochs); warming up "

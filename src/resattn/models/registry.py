@@ -84,9 +84,14 @@ _ARCHS: dict[str, ArchSpec] = {
 OVERRIDES = ("in_chans", "drop_rate", "attention", "residual", "mask", "p", "t", "r")
 
 
-def list_models(pattern: str | None = None) -> list[str]:
+def list_models(pattern: str | None = None, pretrained: bool = False) -> list[str]:
     """Names of the registered models, in table order; `pattern` filters them with shell-style
-    wildcards as timm does (`list_models("attention5*")`)."""
+    wildcards as timm does (`list_models("attention5*")`). `pretrained=True`: the tags of the
+    published weights instead (`attention56.cifar10`), which create_model and load_model take."""
+    if pretrained:
+        from ..weights import list_weights
+
+        return list_weights(pattern)
     if pattern is None:
         return list(_ARCHS)
     return [name for name in _ARCHS if fnmatch.fnmatchcase(name, pattern)]
@@ -120,16 +125,33 @@ def _check_options(num_classes: Any, opts: dict[str, Any]) -> None:
             raise InvalidOption(key, opts[key], f"choose one of {', '.join(valid)}")
 
 
-def create_model(name: str, num_classes: int | None = None,
+def create_model(name: str, num_classes: int | None = None, pretrained: bool = False,
                  **overrides: Any) -> ResidualAttentionNet:
-    """Build a registered model with fresh weights.
+    """Build a registered model, with fresh weights or published ones.
 
     Args:
-        name: one of `list_models()`.
-        num_classes: output classes (default: 10 for CIFAR models, 1000 for ImageNet ones).
+        name: one of `list_models()`, or a weights tag of `list_models(pretrained=True)`
+            (`attention56.cifar10`: that architecture with those weights).
+        num_classes: output classes (default: 10 for CIFAR models, 1000 for ImageNet ones, the
+            weights' own with `pretrained`; another count keeps the pretrained body and starts a
+            fresh classifier, for fine-tuning).
+        pretrained: load the model's published weights (checked against their SHA-256).
         **overrides: in_chans, drop_rate, attention ('mixed' | 'channel' | 'spatial'),
             residual ('arl' | 'nal' | 'none'), mask ('encoder_decoder' | 'local'), p, t, r.
     """
+    if name not in _ARCHS and "." in name:
+        from ..weights import is_tag
+
+        if is_tag(name):
+            return _pretrained(name, num_classes, overrides)
+    if pretrained:
+        from ..weights import default_tag, list_weights
+
+        tag = default_tag(name) if name in _ARCHS else None
+        if tag is None:
+            raise InvalidOption("model", name, "no published weights for it; published: "
+                                f"{', '.join(list_weights()) or 'none'}")
+        return _pretrained(tag, num_classes, overrides)
     spec = get_spec(name)
     unknown = sorted(set(overrides) - set(OVERRIDES))
     if unknown:
@@ -138,3 +160,39 @@ def create_model(name: str, num_classes: int | None = None,
     _check_options(num_classes, overrides)
     overrides.setdefault("drop_rate", spec.drop_rate)
     return ResidualAttentionNet(spec, num_classes, **overrides)
+
+
+ARCH_KEYS = ("attention", "residual", "mask")  # overrides that change the weights' shapes or use
+
+
+def _pretrained(tag: str, num_classes: int | None, overrides: dict[str, Any]
+                ) -> ResidualAttentionNet:
+    from ..weights import load_state
+
+    state, entry = load_state(tag)
+    cfg = entry["config"]
+    for key, value in overrides.items():  # only what leaves the weights' meaning intact
+        if key == "drop_rate" or (key in ARCH_KEYS and value == cfg[key]):
+            continue
+        raise InvalidOption(key, value, f"the weights {tag} were trained with "
+                            f"{key}={cfg.get(key, 'the default')!r}; drop it")
+    opts = {k: cfg[k] for k in ARCH_KEYS}
+    if cfg.get("drop_rate") is not None:
+        opts["drop_rate"] = cfg["drop_rate"]
+    opts.update({k: v for k, v in overrides.items() if k == "drop_rate"})
+    model = create_model(entry["model"], num_classes=entry["num_classes"], **opts)
+    model.load_state_dict(state)
+    if num_classes is not None and num_classes != entry["num_classes"]:
+        model.reset_classifier(num_classes)  # the pretrained body, a fresh head
+    model.pretrained_cfg = {"source": tag, "weights": tag, "classes": entry["classes"]
+                            if model.num_classes == entry["num_classes"] else None,
+                            "num_classes": model.num_classes, "input_size": entry["input_size"],
+                            "crop_pct": entry["crop_pct"], "mean": _tensor(entry, "mean"),
+                            "std": _tensor(entry, "std"), "config": dict(cfg)}
+    return model
+
+
+def _tensor(entry: dict[str, Any], key: str):
+    from ..weights import tensor_of
+
+    return tensor_of(entry[key], entry[f"{key}_shape"])

@@ -1,0 +1,112 @@
+"""Published weights: their registry facts hold on the real CIFAR-10, every command takes a tag,
+the safetensors export reads back, and fine-tuning from them beats training from scratch."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from conftest import assert_user_error, cli
+from PIL import Image
+
+import resattn
+from resattn.data import load_cifar
+from resattn.weights import get_weights, list_weights, sha256_of, weights_file
+
+TAG = "attention56.cifar10"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tag", list_weights())
+def test_shipped_weights_score_what_the_registry_says(tag, cifar10_dir):
+    """Inference on the full 10,000-image test set, fp32: the registry's top-1 within 0.1."""
+    entry = get_weights(tag)
+    assert sha256_of(weights_file(tag)) == entry["sha256"]
+    result = resattn.evaluate(tag, data_dir=str(cifar10_dir), amp="off", device="cpu")
+    assert result["images"] == entry["metrics"]["test_images"] == 10_000
+    assert abs(result["top1"] - entry["metrics"]["top1"]) <= 0.001
+
+
+def test_registry_entries_are_complete():
+    for tag in list_weights():
+        e = get_weights(tag)
+        assert tag.startswith(e["model"] + ".") and e["file"].endswith(".safetensors")
+        assert len(e["classes"]) == e["num_classes"] and e["config"]["model"] == e["model"]
+        assert {"top1", "top5", "top1_tta", "top5_tta"} <= set(e["metrics"])
+        assert {"command", "hardware", "date", "train_time_s"} <= set(e["training"])
+        assert e["config"]["data_dir"] is None  # no path of the machine that trained it
+
+
+def test_pretrained_model_matches_its_file_and_a_tampered_file_is_refused(tmp_path,
+                                                                          monkeypatch):
+    model = resattn.create_model("attention56", pretrained=True)
+    from resattn.weights.safetensors import load_file
+
+    state, _ = load_file(weights_file(TAG))
+    assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
+    assert model.pretrained_cfg["classes"][3] == "cat"
+    head = resattn.create_model(TAG, num_classes=5)  # fine-tuning: body kept, fresh head
+    assert head.num_classes == 5 and torch.equal(head.stem[0].weight, model.stem[0].weight)
+    bad = tmp_path / "w.safetensors"
+    raw = bytearray(weights_file(TAG).read_bytes())
+    raw[-100] ^= 0xFF
+    bad.write_bytes(bytes(raw))
+    monkeypatch.setattr("resattn.weights.weights_file", lambda tag: bad)
+    with pytest.raises(resattn.errors.UserError, match="does not match its SHA-256"):
+        resattn.create_model("attention56", pretrained=True)
+
+
+def test_tags_in_commands_and_safetensors_export(tmp_path, cifar10_dir):
+    _, test = load_cifar("cifar10", cifar10_dir, download_ok=False, progress=False)
+    Image.fromarray(test.images[0].permute(1, 2, 0).numpy()).save(tmp_path / "cat.png")
+    pred = cli("predict", TAG, str(tmp_path / "cat.png"), "--json", "--amp", "off")
+    assert pred.returncode == 0, pred.stderr
+    top = json.loads(pred.stdout)["predictions"][0]["top"][0]
+    assert top["class"] == "cat"  # CIFAR-10 test image 0 is a cat
+    out = tmp_path / "shared"
+    assert cli("export", TAG, "--format", "safetensors", "--out", str(out)).returncode == 0
+    assert {p.name for p in out.iterdir()} == {"model.safetensors", "config.json", "README.md"}
+    assert "## Limits" in (out / "README.md").read_text()
+    back = resattn.load_model(out)
+    ref = resattn.load_model(TAG)
+    assert all(torch.equal(v, ref.state_dict()[k]) for k, v in back.state_dict().items())
+    again = cli("visualize", str(out), str(tmp_path / "cat.png"), "--out", str(tmp_path / "v"))
+    assert again.returncode == 0, again.stderr
+    assert_user_error(cli("evaluate", "attention57.cifar10"),
+                      f"is neither a file, a folder nor a published tag; published tags: {TAG}")
+
+
+@pytest.mark.slow
+def test_fine_tuning_beats_training_from_scratch(cifar10_dir, tmp_path):
+    """3 CIFAR-10 classes as 48x48 PNG folders: 2 epochs from the published weights reach a
+    higher validation accuracy than the same 2 epochs from scratch."""
+    train, _ = load_cifar("cifar10", cifar10_dir, download_ok=False, progress=False)
+    root = tmp_path / "photos"
+    for cls in (3, 5, 8):  # cat, dog, ship
+        folder = root / "train" / train.classes[cls]
+        folder.mkdir(parents=True)
+        for i in (train.labels == cls).nonzero().flatten()[:100].tolist():
+            img = Image.fromarray(train.images[i].permute(1, 2, 0).numpy()).resize((48, 48))
+            img.save(folder / f"{i}.png")
+    common = ["train", "--dataset", "folder", "--data-dir", str(root), "--model", "attention56",
+              "--input-size", "48", "--val-size", "90", "--epochs", "2", "--batch-size", "30",
+              "--lr", "0.02", "--schedule", "cosine", "--workers", "0", "--no-progress",
+              "--seed", "1"]
+    scores = {}
+    for name, extra in (("scratch", []), ("finetuned", ["--init", TAG, "--body-lr-scale",
+                                                        "0.5"])):
+        out = tmp_path / name
+        proc = cli(*common, *extra, "--out", str(out))
+        assert proc.returncode == 0, proc.stderr
+        (run,) = out.iterdir()
+        scores[name] = json.loads((run / "summary.json").read_text())["val_acc"]
+    print("fine-tuning", scores)
+    assert scores["finetuned"] > scores["scratch"] + 0.1, scores
+
+
+def test_init_with_another_architecture_is_refused(tmp_path):
+    proc = cli("train", "--model", "attention92", "--init", TAG, "--out", str(tmp_path / "r"))
+    assert_user_error(proc, "holds weights of another architecture (model='attention56'")
+    assert not (tmp_path / "r").exists()
+    assert_user_error(cli("train", "--freeze-body"), "--freeze-body True is not valid; it needs")

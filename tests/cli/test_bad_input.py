@@ -195,3 +195,18 @@ def test_garbage_metrics_lines_are_skipped_by_plot_and_resume(run_copy, cifar10_
     assert main(["train", "--resume", str(run_copy), "--data-dir", str(cifar10_dir),
                  "--no-progress"]) == 0
     assert metrics.read_text() == good  # the run was complete: its rows, and only those
+
+
+def test_an_internal_error_keeps_its_traceback_and_asks_for_a_report(monkeypatch, capsys):
+    """A ValueError from a bug is not dressed up as a user mistake (it once was)."""
+    import resattn.cli.models as models_cmd
+
+    def broken(args):
+        raise ValueError("an internal inconsistency")
+
+    monkeypatch.setattr(models_cmd, "run", broken)
+    assert main(["models"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "ValueError: an internal inconsistency" in err
+    assert err.strip().splitlines()[-1].endswith("this is a bug, please report it with the "
+                                                 "command line and the traceback above")

@@ -139,3 +139,11 @@ def test_tiny_suite_end_to_end_with_interruption(cifar10_dir, tmp_path):
     ev = cli("evaluate", run_dir, "--data-dir", str(cifar10_dir), "--json", "--test-subset",
              "200")
     assert ev.returncode == 0 and json.loads(ev.stdout)["images"] == 200
+
+
+def test_set_seed_is_the_first_seed_and_seeds_share_the_split(tmp_path):
+    suite = load_suite("arl-vs-nal")
+    planned = plan(suite, tmp_path, "fast", {}, 2, {"seed": 5})
+    first = [p for p in planned if p.suite_run == suite.runs[0]["name"]]
+    assert [p.seed for p in first] == [5, 6] and [p.cfg.seed for p in first] == [5, 6]
+    assert {p.cfg.split_seed for p in planned} == {0}  # every seed validates on the same images

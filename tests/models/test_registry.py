@@ -77,3 +77,9 @@ def test_reset_classifier_keeps_the_body():
     assert torch.equal(features, again)  # the body is untouched
     with pytest.raises(ValueError, match="num_classes=0 is not valid"):
         model.reset_classifier(0)
+
+
+def test_architecture_dropout_applies_unless_overridden():
+    assert create_model("attention56_mini").drop.p == 0.5  # the spec's own
+    assert create_model("attention56_mini", drop_rate=0.1).drop.p == 0.1
+    assert create_model("attention56").drop.p == 0.0

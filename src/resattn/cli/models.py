@@ -14,7 +14,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p = sub.add_parser(name, help="list the registered models",
                        description="List the registered models: parameters (with the default "
                                    "number of classes), forward FLOPs (multiply-accumulates, as "
-                                   "the paper counts them) at the default input size.")
+                                   "the paper counts them) at the default input size, and the "
+                                   "datasets of their published weights (--pretrained: details).")
     p.add_argument("--num-classes", type=int, default=None,
                    help="count with this many classes (default: each model's own)")
     p.add_argument("--format", choices=("table", "markdown", "json"), default="table")
@@ -33,14 +34,16 @@ def model_rows(num_classes: int | None = None, recount: bool = False) -> list[di
         stats = model_stats(name, num_classes, recount=recount)
         rows.append({"name": name, "params": stats["params"], "flops": stats["flops"],
                      "input_size": spec.input_size, "num_classes": stats["num_classes"],
+                     "pretrained": list_models(f"{name}.*", pretrained=True),
                      "description": spec.description})
     return rows
 
 
 def format_rows(rows: list[dict], markdown: bool) -> str:
-    head = ("model", "params", "FLOPs", "input", "classes", "description")
+    head = ("model", "params", "FLOPs", "input", "classes", "weights", "description")
     body = [(r["name"], f"{r['params'] / 1e6:.2f}M", f"{r['flops'] / 1e9:.3f}G",
-             f"{r['input_size']}x{r['input_size']}", str(r["num_classes"]), r["description"])
+             f"{r['input_size']}x{r['input_size']}", str(r["num_classes"]),
+             ", ".join(t.split(".", 1)[1] for t in r["pretrained"]) or "-", r["description"])
             for r in rows]
     if markdown:
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]

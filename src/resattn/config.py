@@ -58,6 +58,11 @@ class Config:
                        "(encoder_decoder) or local convolutions", MASK_TYPES)
     drop_rate: float | None = option(None, "dropout before the classifier (default: the "
                                      "model's own)")
+    upsample_align_corners: bool = option(False, "bilinear mask upsampling with corners "
+                                          "aligned, as Caffe's Interp layer in the authors' "
+                                          "prototxts")
+    mask_head_bias: bool = option(True, "a bias on the mask head's last 1x1 conv (the "
+                                  "authors' prototxts have none)")
     init: str | None = option(None, "start from these weights (fine-tuning): a published tag "
                               "such as attention56.cifar10, a run, a checkpoint or a weights "
                               "folder; another class count gets a fresh classifier",

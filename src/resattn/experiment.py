@@ -171,20 +171,40 @@ def _fmt(pair: tuple[float, float] | None) -> str:
     return f"{mean:.2f}" if std == 0 or math.isnan(std) else f"{mean:.2f} ± {std:.2f}"
 
 
+def compare(row: dict[str, Any], base: dict[str, Any] | None) -> str:
+    """The test-error difference to the base row, and whether it exceeds the seeds' spread."""
+    if base is None or row.get("test_error") is None or base.get("test_error") is None:
+        return "-"
+    (mean, std), (base_mean, base_std) = row["test_error"], base["test_error"]
+    diff = mean - base_mean
+    if min(row["seeds"], base["seeds"]) < 2:
+        return f"{diff:+.2f} (one seed)"
+    spread = math.sqrt(std ** 2 + base_std ** 2)
+    return f"{diff:+.2f}" + (" (within noise)" if abs(diff) <= spread else "")
+
+
 def results_markdown(suite: Suite, rows: list[dict[str, Any]], header: dict[str, str]) -> str:
     lines = [f"# {suite.name}: {suite.description}", ""]
     lines += [f"- **{k}**: {v}" for k, v in header.items()]
+    base = rows[0] if rows else None
     lines += [f"- **reference column**: {suite.source}", "",
               "| run | model | reference error % | test error % | val error % | train error % "
-              "| train time | epochs | seeds |", "|---|---|---|---|---|---|---|---|---|"]
+              f"| vs {base['name'] if base else '-'} | train time | epochs | seeds |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         ref = "-" if r["reference"] is None else f"{r['reference']:.2f}"
         time_s = f"{r['train_time_s'] / 60:.1f} min" if "train_time_s" in r else "-"
         epochs = f"{r['epochs']:.2f}" if "epochs" in r else "-"
         lines.append(f"| {r['name']} | {r.get('model', '-')} | {ref} | {_fmt(r['test_error'])} "
-                     f"| {_fmt(r['val_error'])} | {_fmt(r['train_error'])} | {time_s} | "
+                     f"| {_fmt(r['val_error'])} | {_fmt(r['train_error'])} | "
+                     f"{compare(r, base) if r is not base else '-'} | {time_s} | "
                      f"{epochs} | {r['seeds']} |")
-    lines += ["", "Errors are 100 - accuracy. Test error uses the final weights (raw or EMA, "
+    lines += ["", "Errors are 100 - accuracy, mean ± standard deviation over the seeds. The "
+              f"\"vs {base['name'] if base else '-'}\" column is the difference in test error; "
+              "it is marked *within noise* when smaller than the two rows' combined spread "
+              "(the square root of the sum of their variances), and *one seed* when a row has "
+              "no spread to compare with.", "",
+              "Test error uses the final weights (raw or EMA, "
               "chosen on validation); val error is on images held out of the training set; "
               "train error is on the augmented batches of the last epoch."]
     return "\n".join(lines) + "\n"

@@ -147,3 +147,13 @@ def test_set_seed_is_the_first_seed_and_seeds_share_the_split(tmp_path):
     first = [p for p in planned if p.suite_run == suite.runs[0]["name"]]
     assert [p.seed for p in first] == [5, 6] and [p.cfg.seed for p in first] == [5, 6]
     assert {p.cfg.split_seed for p in planned} == {0}  # every seed validates on the same images
+
+
+def test_differences_within_the_seed_spread_are_marked():
+    from resattn.experiment import compare
+
+    base = {"name": "arl", "test_error": (5.0, 0.3), "seeds": 3}
+    assert compare({"test_error": (5.2, 0.2), "seeds": 3}, base) == "+0.20 (within noise)"
+    assert compare({"test_error": (6.0, 0.2), "seeds": 3}, base) == "+1.00"
+    assert compare({"test_error": (6.0, 0.0), "seeds": 1}, base) == "+1.00 (one seed)"
+    assert compare({"test_error": None, "seeds": 0}, base) == "-"

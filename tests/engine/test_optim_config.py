@@ -130,3 +130,11 @@ def test_bad_checkpoints(tmp_path, damage):
         torch.save({"weights": torch.ones(2)}, path)
     with pytest.raises(UserError, match="not a readable checkpoint|not a resattn checkpoint"):
         load_checkpoint(path)
+
+
+def test_paper_recipe_trains_on_all_images_and_decays_every_parameter():
+    """Sec. 4.1: all 50,000 training images, test error of the final weights; Caffe's weight
+    decay reaches BN and bias parameters too."""
+    cfg = resolve("paper")
+    assert cfg.val_size == 0 and cfg.decay_norm_and_bias
+    assert (cfg.iterations, cfg.milestones, cfg.batch_size) == (160000, [64000.0, 96000.0], 64)

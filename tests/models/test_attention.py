@@ -123,3 +123,22 @@ def test_forward_with_masks_leaves_forward_unchanged():
     assert masks["stage3.module2"].shape == (2, 256, 8, 8)
     # the temporary hooks are gone afterwards
     assert all(not m.soft_mask._forward_hooks for _, m in model.attention_modules())
+
+
+def test_caffe_options_of_the_authors_prototxts():
+    """upsample_align_corners (Caffe's Interp) changes the mask, not the parameters;
+    mask_head_bias=False drops one bias of C values per attention module."""
+    from resattn import create_model
+
+    torch.manual_seed(0)
+    ours = create_model("attention56").eval()
+    caffe = create_model("attention56", upsample_align_corners=True).eval()
+    caffe.load_state_dict(ours.state_dict())
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert not torch.allclose(ours(x), caffe(x))
+    no_bias = create_model("attention56", mask_head_bias=False)
+    module_chs = [m.soft_mask.head[-1].out_channels for _, m in ours.attention_modules()]
+    assert sum(p.numel() for p in ours.parameters()) - \
+        sum(p.numel() for p in no_bias.parameters()) == sum(module_chs) == 64 + 128 + 256
+    assert all(m.soft_mask.head[-1].bias is None for _, m in no_bias.attention_modules())

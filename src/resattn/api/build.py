@@ -17,7 +17,9 @@ from ..models import count_flops, count_params, create_model, get_spec
 
 
 def model_options(cfg: Config) -> dict[str, Any]:
-    opts = {"attention": cfg.attention, "residual": cfg.residual, "mask": cfg.mask}
+    opts = {"attention": cfg.attention, "residual": cfg.residual, "mask": cfg.mask,
+            "upsample_align_corners": cfg.upsample_align_corners,
+            "mask_head_bias": cfg.mask_head_bias}
     if cfg.drop_rate is not None:  # None: the architecture's own dropout
         opts["drop_rate"] = cfg.drop_rate
     return opts

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..config import Config, from_dict, resolve, to_toml
+from ..config import DEFAULTS, Config, from_dict, resolve, to_toml
 from ..engine.checkpoint import load_checkpoint, resolve_checkpoint
 from ..engine.distributed import barrier, broadcast_object, cleanup, init_distributed
 from ..engine.logger import RunLogger, new_run_dir
@@ -132,7 +132,7 @@ def train_config(cfg: Config, run_dir: Path | None = None, resume: dict | None =
     return summary, run_dir
 
 
-ARCH = ("model", "attention", "residual", "mask")
+ARCH = ("model", "attention", "residual", "mask", "upsample_align_corners", "mask_head_bias")
 
 
 def _init_source(cfg: Config) -> dict:
@@ -145,7 +145,7 @@ def _init_source(cfg: Config) -> dict:
 def check_init(cfg: Config) -> None:
     """The weights exist and fit the architecture: checked before any data is read."""
     src = _init_source(cfg)["config"]
-    theirs = {k: src.get(k) for k in ARCH}
+    theirs = {k: src.get(k, DEFAULTS[k]) for k in ARCH}
     ours = {k: getattr(cfg, k) for k in ARCH}
     if theirs != ours:
         diff = ", ".join(f"{k}={theirs[k]!r}" for k in ARCH if theirs[k] != ours[k])

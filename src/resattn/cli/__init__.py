@@ -17,13 +17,14 @@ from . import export as export_cmd
 from . import models as models_cmd
 from . import plot as plot_cmd
 from . import predict as predict_cmd
+from . import serve as serve_cmd
 from . import train as train_cmd
 from . import visualize as visualize_cmd
 
 COMMANDS = {"train": train_cmd, "evaluate": evaluate_cmd, "predict": predict_cmd,
             "visualize": visualize_cmd, "plot": plot_cmd, "export": export_cmd,
             "experiment": experiment_cmd, "bench": bench_cmd, "models": models_cmd,
-            "data": data_cmd}
+            "data": data_cmd, "serve": serve_cmd}
 
 
 class Parser(argparse.ArgumentParser):

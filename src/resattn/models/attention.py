@@ -24,7 +24,8 @@ class AttentionModule(nn.Module):
     """
 
     def __init__(self, chs: int, levels: int, p: int = 1, t: int = 2, r: int = 1,
-                 attention: str = "mixed", residual: str = "arl", mask: str = "encoder_decoder"):
+                 attention: str = "mixed", residual: str = "arl", mask: str = "encoder_decoder",
+                 align_corners: bool = False, head_bias: bool = True):
         super().__init__()
         if residual not in RESIDUAL_TYPES:
             raise InvalidOption("residual", residual,
@@ -33,7 +34,8 @@ class AttentionModule(nn.Module):
         self.pre = residual_units(chs, chs, p)
         self.trunk = residual_units(chs, chs, t)
         self.soft_mask = (None if residual == "none"
-                          else make_soft_mask(mask, chs, levels, r, attention))
+                          else make_soft_mask(mask, chs, levels, r, attention, align_corners,
+                                              head_bias))
         self.post = residual_units(chs, chs, p)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

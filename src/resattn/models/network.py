@@ -74,7 +74,8 @@ class ResidualAttentionNet(nn.Module):
     def __init__(self, spec: ArchSpec, num_classes: int, in_chans: int = 3,
                  drop_rate: float = 0.0, attention: str = "mixed", residual: str = "arl",
                  mask: str = "encoder_decoder", p: int | None = None, t: int | None = None,
-                 r: int | None = None):
+                 r: int | None = None, upsample_align_corners: bool = False,
+                 mask_head_bias: bool = True):
         super().__init__()
         p = spec.p if p is None else p
         t = spec.t if t is None else t
@@ -85,7 +86,8 @@ class ResidualAttentionNet(nn.Module):
         chs = spec.stem_chs
         for s in spec.stages:
             blocks = [residual_units(chs, s.out_chs, s.units, s.stride)]
-            blocks += [AttentionModule(s.out_chs, s.levels, p, t, r, attention, residual, mask)
+            blocks += [AttentionModule(s.out_chs, s.levels, p, t, r, attention, residual, mask,
+                                       upsample_align_corners, mask_head_bias)
                        for _ in range(s.modules)]
             if s.post_units:
                 blocks.append(residual_units(s.out_chs, s.out_chs, s.post_units))

@@ -81,7 +81,8 @@ _ARCHS: dict[str, ArchSpec] = {
     ),
 }
 
-OVERRIDES = ("in_chans", "drop_rate", "attention", "residual", "mask", "p", "t", "r")
+OVERRIDES = ("in_chans", "drop_rate", "attention", "residual", "mask", "p", "t", "r",
+             "upsample_align_corners", "mask_head_bias")
 
 
 def list_models(pattern: str | None = None, pretrained: bool = False) -> list[str]:
@@ -119,6 +120,9 @@ def _check_options(num_classes: Any, opts: dict[str, Any]) -> None:
         rate = opts["drop_rate"]
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
             raise InvalidOption("drop_rate", rate, "it must lie in [0, 1)")
+    for key in ("upsample_align_corners", "mask_head_bias"):
+        if key in opts and not isinstance(opts[key], bool):
+            raise InvalidOption(key, opts[key], "it must be true or false")
     for key, valid in (("attention", ATTENTION_TYPES), ("residual", RESIDUAL_TYPES),
                        ("mask", MASK_TYPES)):
         if key in opts and opts[key] not in valid:
@@ -137,7 +141,9 @@ def create_model(name: str, num_classes: int | None = None, pretrained: bool = F
             fresh classifier, for fine-tuning).
         pretrained: load the model's published weights (checked against their SHA-256).
         **overrides: in_chans, drop_rate, attention ('mixed' | 'channel' | 'spatial'),
-            residual ('arl' | 'nal' | 'none'), mask ('encoder_decoder' | 'local'), p, t, r.
+            residual ('arl' | 'nal' | 'none'), mask ('encoder_decoder' | 'local'), p, t, r,
+            upsample_align_corners (True: Caffe's Interp, as the authors' prototxts),
+            mask_head_bias (False: no bias on the mask head's last conv, as the prototxts).
     """
     if name not in _ARCHS and "." in name:
         from ..weights import is_tag
@@ -162,7 +168,9 @@ def create_model(name: str, num_classes: int | None = None, pretrained: bool = F
     return ResidualAttentionNet(spec, num_classes, **overrides)
 
 
-ARCH_KEYS = ("attention", "residual", "mask")  # overrides that change the weights' shapes or use
+# overrides that change the weights' shapes or use
+ARCH_KEYS = ("attention", "residual", "mask", "upsample_align_corners", "mask_head_bias")
+ARCH_DEFAULTS = {"upsample_align_corners": False, "mask_head_bias": True}
 
 
 def _pretrained(tag: str, num_classes: int | None, overrides: dict[str, Any]
@@ -172,11 +180,12 @@ def _pretrained(tag: str, num_classes: int | None, overrides: dict[str, Any]
     state, entry = load_state(tag)
     cfg = entry["config"]
     for key, value in overrides.items():  # only what leaves the weights' meaning intact
-        if key == "drop_rate" or (key in ARCH_KEYS and value == cfg[key]):
+        if key == "drop_rate" or (key in ARCH_KEYS and value == cfg.get(key,
+                                                                        ARCH_DEFAULTS.get(key))):
             continue
         raise InvalidOption(key, value, f"the weights {tag} were trained with "
                             f"{key}={cfg.get(key, 'the default')!r}; drop it")
-    opts = {k: cfg[k] for k in ARCH_KEYS}
+    opts = {k: cfg.get(k, ARCH_DEFAULTS.get(k)) for k in ARCH_KEYS}
     if cfg.get("drop_rate") is not None:
         opts["drop_rate"] = cfg["drop_rate"]
     opts.update({k: v for k, v in overrides.items() if k == "drop_rate"})

@@ -13,16 +13,19 @@ from .residual import conv1x1, residual_units
 MASK_TYPES = ("encoder_decoder", "local")
 
 
-def upsample_to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """Bilinear upsampling to the spatial size of `like`: never a hard-coded size."""
-    return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False)
+def upsample_to(x: torch.Tensor, like: torch.Tensor, align_corners: bool = False
+                ) -> torch.Tensor:
+    """Bilinear upsampling to the spatial size of `like`: never a hard-coded size.
+    `align_corners=True` is Caffe's Interp layer, as in the authors' prototxts."""
+    return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=align_corners)
 
 
-def mask_head(chs: int) -> nn.Sequential:
-    """BN-ReLU-1x1 conv-BN-ReLU-1x1 conv: the logits the attention activation reads."""
+def mask_head(chs: int, bias: bool = True) -> nn.Sequential:
+    """BN-ReLU-1x1 conv-BN-ReLU-1x1 conv: the logits the attention activation reads. The
+    authors' prototxts have no bias on the last conv (`bias=False`)."""
     return nn.Sequential(
         nn.BatchNorm2d(chs), nn.ReLU(inplace=True), conv1x1(chs, chs),
-        nn.BatchNorm2d(chs), nn.ReLU(inplace=True), conv1x1(chs, chs, bias=True),
+        nn.BatchNorm2d(chs), nn.ReLU(inplace=True), conv1x1(chs, chs, bias=bias),
     )
 
 
@@ -35,8 +38,10 @@ class EncoderDecoderMask(nn.Module):
     returns to the input size, then the head and the activation give M, shaped like the input.
     """
 
-    def __init__(self, chs: int, levels: int, r: int, attention: str = "mixed"):
+    def __init__(self, chs: int, levels: int, r: int, attention: str = "mixed",
+                 align_corners: bool = False, head_bias: bool = True):
         super().__init__()
+        self.align_corners = align_corners
         if levels < 1:
             raise InvalidOption("levels", levels, "an encoder-decoder mask needs >= 1")
         self.pools = nn.ModuleList(nn.MaxPool2d(3, stride=2, padding=1) for _ in range(levels))
@@ -44,7 +49,7 @@ class EncoderDecoderMask(nn.Module):
         self.skips = nn.ModuleList(residual_units(chs, chs, 1) for _ in range(levels - 1))
         self.bottom = residual_units(chs, chs, r)
         self.up = nn.ModuleList(residual_units(chs, chs, r) for _ in range(levels - 1))
-        self.head = mask_head(chs)
+        self.head = mask_head(chs, head_bias)
         self.act = make_activation(attention)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -56,26 +61,28 @@ class EncoderDecoderMask(nn.Module):
                 skips.append(self.skips[i](h))
         h = self.bottom(h)
         for up, skip in zip(self.up, reversed(skips)):
-            h = up(upsample_to(h, skip) + skip)
-        return self.act(self.head(upsample_to(h, x)))
+            h = up(upsample_to(h, skip, self.align_corners) + skip)
+        return self.act(self.head(upsample_to(h, x, self.align_corners)))
 
 
 class LocalMask(nn.Module):
     """Paper Table 4 baseline: three residual units at full resolution, no pooling."""
 
-    def __init__(self, chs: int, attention: str = "mixed", units: int = 3):
+    def __init__(self, chs: int, attention: str = "mixed", units: int = 3,
+                 head_bias: bool = True):
         super().__init__()
         self.body = residual_units(chs, chs, units)
-        self.head = mask_head(chs)
+        self.head = mask_head(chs, head_bias)
         self.act = make_activation(attention)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(self.head(self.body(x)))
 
 
-def make_soft_mask(mask: str, chs: int, levels: int, r: int, attention: str) -> nn.Module:
+def make_soft_mask(mask: str, chs: int, levels: int, r: int, attention: str,
+                   align_corners: bool = False, head_bias: bool = True) -> nn.Module:
     if mask == "encoder_decoder":
-        return EncoderDecoderMask(chs, levels, r, attention)
+        return EncoderDecoderMask(chs, levels, r, attention, align_corners, head_bias)
     if mask == "local":
-        return LocalMask(chs, attention)
+        return LocalMask(chs, attention, head_bias=head_bias)
     raise InvalidOption("mask", mask, f"choose one of {', '.join(MASK_TYPES)}")

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
+from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from ..errors import UserError
@@ -74,3 +75,21 @@ def mask_grid_figure(images: list[np.ndarray], maps: list[dict[str, np.ndarray]]
             ax.axis("off")
     fig.tight_layout()
     return fig
+
+
+def overlay_array(image: np.ndarray, heat: np.ndarray | None, size: int = 224) -> np.ndarray:
+    """The overlay `visualize` draws, as an RGB uint8 array of `size` x `size` for the web:
+    the input (nearest), and the map stretched over its own range through the jet colour map
+    at half opacity (bilinear)."""
+    img = torch.from_numpy(np.ascontiguousarray(image)).float()
+    if img.max() > 1.0:
+        img = img / 255.0
+    img = F.interpolate(img.permute(2, 0, 1)[None], size=(size, size), mode="nearest")[0]
+    out = img.permute(1, 2, 0).numpy()
+    if heat is not None:
+        h = torch.from_numpy(np.ascontiguousarray(heat)).float()[None, None]
+        h = F.interpolate(h, size=(size, size), mode="bilinear", align_corners=False)[0, 0]
+        h = ((h - h.min()) / (h.max() - h.min() + 1e-12)).numpy()
+        colour = colormaps["jet"](h)[..., :3]
+        out = 0.5 * out + 0.5 * colour
+    return (np.clip(out, 0, 1) * 255).round().astype(np.uint8)

@@ -1,0 +1,63 @@
+"""`Explainer`: a trained model prepared once to say what it predicts for an image and where
+each attention module looks (its soft masks), for `visualize`-style pictures and the browser
+explorer. One implementation of preprocessing (`preprocess`) and of the mask hooks
+(`forward_with_masks`), shared with the rest of the library."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from ..data.augment import normalize
+from ..engine.predict import preprocess
+from ..errors import UserError
+from ..models import inference_model
+from ..runtime import resolve_device
+from .build import load_model
+
+
+@dataclass
+class Explanation:
+    image: np.ndarray  # (H, W, 3) uint8: the input as the network saw it (resized, cropped)
+    top: list[tuple[str, float]]  # (class, probability), best first
+    masks: dict[str, torch.Tensor]  # "stage<i>.module<j>" -> (C, h, w) soft mask in [0, 1]
+
+    def channels(self, module: str) -> int:
+        return int(self.masks[module].shape[0])
+
+
+class Explainer:
+    """Load `source` (a tag, run, checkpoint or weights folder) once; call it on PIL images."""
+
+    def __init__(self, source: str | Path | nn.Module, device: str = "cpu", topk: int = 5):
+        model = source if isinstance(source, nn.Module) else load_model(source)
+        meta = getattr(model, "pretrained_cfg", None)
+        if not meta or meta.get("classes") is None:
+            raise UserError("this model carries no classes (pretrained_cfg); load it with "
+                            "resattn.load_model")
+        self.name = str(meta.get("source", source))
+        self.classes, self.size = list(meta["classes"]), int(meta["input_size"])
+        self.crop_pct, self.mean, self.std = float(meta["crop_pct"]), meta["mean"], meta["std"]
+        self.device = resolve_device(device)
+        self.model = inference_model(model.to(self.device), channels_last=False)
+        self.modules = [name for name, _ in self.model.attention_modules()]
+        if not self.modules:
+            raise UserError(f"{self.name} has no attention masks to show (residual=none)")
+        self.topk = min(topk, len(self.classes))
+
+    @torch.inference_mode()
+    def __call__(self, image: Image.Image) -> Explanation:
+        batch = preprocess([image.convert("RGB")], self.size, self.crop_pct)  # (1, 3, S, S)
+        x = normalize(batch.to(self.device), self.mean.to(self.device), self.std.to(self.device))
+        logits, masks = self.model.forward_with_masks(x)
+        probs = logits.float().softmax(1)[0].cpu()
+        top = probs.topk(self.topk)
+        return Explanation(
+            image=batch[0].permute(1, 2, 0).numpy(),
+            top=[(self.classes[i], float(p)) for p, i in zip(top.values, top.indices)],
+            masks={k: v[0].float().cpu() for k, v in masks.items()})

@@ -1,0 +1,41 @@
+"""The explorer's model work without a browser: Explainer predicts like `predict`, returns one
+mask per attention module, and the pictures follow the chosen module and channel."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import resattn
+from resattn.api.explain import Explainer
+from resattn.errors import UserError
+from resattn.serve import MEAN, module_pictures, selected_picture
+
+TAG = "attention56.cifar10"
+
+
+def test_explainer_predicts_like_predict_and_returns_every_mask():
+    img = Image.fromarray(np.random.default_rng(1).integers(0, 255, (60, 80, 3), np.uint8))
+    exp = Explainer(TAG)(img)
+    expected = resattn.predict(TAG, [img], topk=5, amp="off")[0]
+    assert [c for c, _ in exp.top] == [c for c, _ in expected]
+    assert [p for _, p in exp.top] == pytest.approx([p for _, p in expected], abs=1e-4)
+    assert list(exp.masks) == ["stage1.module1", "stage2.module1", "stage3.module1"]
+    assert exp.image.shape == (32, 32, 3) and exp.channels("stage3.module1") == 256
+    assert all(0 <= float(m.min()) and float(m.max()) <= 1 for m in exp.masks.values())
+
+    pictures = module_pictures(exp)
+    assert len(pictures) == 3 and all(p.shape == (224, 224, 3) for p, _ in pictures)
+    mean = selected_picture(exp, "stage2.module1", MEAN)
+    other_module = selected_picture(exp, "stage3.module1", MEAN)
+    channel = selected_picture(exp, "stage2.module1", "7")
+    assert not np.array_equal(mean, other_module) and not np.array_equal(mean, channel)
+    assert selected_picture(exp, "stage9.module1", MEAN) is None
+
+
+def test_a_model_without_masks_is_refused():
+    baseline = resattn.create_model("resnet164")  # the paper's baseline: no attention module
+    baseline.pretrained_cfg = resattn.load_model(TAG).pretrained_cfg
+    with pytest.raises(UserError, match="no attention masks"):
+        Explainer(baseline)

@@ -4,7 +4,6 @@ names and normalisation in the file's metadata; the export is checked against Py
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import tempfile
@@ -15,8 +14,10 @@ import torch
 
 from ..api import int8_model, load_source, model_from_checkpoint
 from ..api.sharing import save_pretrained
+from ..engine.checkpoint import follow_umask
 from ..errors import UserError
 from ..models import inference_model
+from ..weights import sha256_of
 from .common import add_int8_args, add_source_arg, add_weights_arg
 
 METADATA_KEY = "resattn"
@@ -66,19 +67,13 @@ def _atomic_target(out: Path):
         raise UserError(f"cannot write {out} ({exc.strerror or exc}); choose another --out"
                         ) from None
     os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())  # like any other file the user writes
+    follow_umask(tmp)
     return Path(tmp)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def write_sha256(out: Path) -> str:
     """OUT.sha256 beside the export, in `sha256sum -c` format: a copy can be checked."""
-    digest = hashlib.sha256(out.read_bytes()).hexdigest()
+    digest = sha256_of(out)
     Path(f"{out}.sha256").write_text(f"{digest}  {out.name}\n")
     return digest
 

@@ -72,10 +72,11 @@ def payload_sha256(state: Any) -> str:
     return digest.hexdigest()
 
 
-def _umask() -> int:
+def follow_umask(path: str | Path) -> None:
+    """Give a file made by mkstemp (mode 0600) the mode every other file of the user gets."""
     mask = os.umask(0)
     os.umask(mask)
-    return mask
+    os.chmod(path, 0o666 & ~mask)
 
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
@@ -94,7 +95,7 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
                         "payload_sha256": payload_sha256(state)}, f)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; other files follow the umask
+        follow_umask(tmp)
         os.replace(tmp, path)
     except (OSError, RuntimeError) as exc:  # disk full, quota (torch.save's writer raises
         # RuntimeError): the previous checkpoint is still there

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from ..engine.checkpoint import follow_umask
 from ..errors import UserError
 
 DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
@@ -53,9 +54,7 @@ def save_file(tensors: dict[str, torch.Tensor], path: str | Path,
             f.write(text)
             for raw in chunks:
                 f.write(raw)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
+        follow_umask(tmp)
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)

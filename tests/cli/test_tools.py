@@ -124,6 +124,9 @@ def test_plot_and_confusion(small_run, cifar10_dir, tmp_path):
     assert main(["plot", str(small_run), "--out", str(tmp_path / "curves.png")]) == 0
     with Image.open(tmp_path / "curves.png") as img:
         assert img.size == (1300, 380)
+    assert main(["plot", str(small_run), "--x", "time", "--out", str(tmp_path / "t.png")]) == 0
+    with Image.open(tmp_path / "t.png") as img:
+        assert img.size == (1300, 380)
     assert main(["evaluate", str(small_run), "--data-dir", str(cifar10_dir), "--split", "val",
                  "--confusion", str(tmp_path / "cm.png")]) == 0
     with Image.open(tmp_path / "cm.png") as img:

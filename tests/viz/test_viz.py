@@ -50,6 +50,23 @@ def test_curves_and_confusion(tmp_path):
     assert (tmp_path / "confusion.png").stat().st_size > 1000
 
 
+def test_curves_against_time_show_the_test_series_where_logged():
+    """`x="time"`: minutes of training on the axis; test/EMA-test curves of --monitor-test runs;
+    no val curve for a run without a validation split."""
+    rows = [{"epoch": e, "train_loss": 2 / e, "val_loss": None, "train_acc": 0.3 * e,
+             "val_acc": None, "test_acc": 0.25 * e, "ema_test_acc": 0.27 * e, "lr": 0.1 / e,
+             "elapsed_s": 90.0 * e} for e in (1, 2, 3)]
+    fig = training_curves(rows, x="time")
+    acc_ax = fig.axes[1]
+    labels = {ln.get_label(): ln for ln in acc_ax.get_lines()}
+    assert set(labels) == {"train", "test", "test (EMA)"}
+    assert list(labels["test"].get_xdata()) == [1.5, 3.0, 4.5]
+    assert list(labels["test (EMA)"].get_ydata()) == pytest.approx([27, 54, 81])
+    assert acc_ax.get_xlabel() == "training time (min)"
+    with pytest.raises(ValueError, match="'epoch' or 'time'"):
+        training_curves(rows, x="step")
+
+
 def test_save_figure_refuses_a_folder_and_an_unwritable_place(tmp_path):
     fig = training_curves([{"epoch": 1, "train_loss": 1.0, "train_acc": 0.5, "lr": 0.1}])
     with pytest.raises(UserError, match="is a directory"):

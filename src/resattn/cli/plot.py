@@ -12,10 +12,14 @@ from ..errors import UserError
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p = sub.add_parser(name, help="training curves of a run as a PNG",
-                       description="Plot train vs val loss and accuracy and the learning rate "
-                                   "of a run (its metrics.jsonl) into a PNG.")
+                       description="Plot train vs val loss and accuracy (EMA and test where "
+                                   "logged) and the learning rate of a run (its metrics.jsonl) "
+                                   "into a PNG, by epoch or by training time.")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--out", default=None, help="PNG path (default RUN_DIR/curves.png)")
+    p.add_argument("--x", choices=("epoch", "time"), default="epoch",
+                   help="horizontal axis: epochs, or training wall-clock minutes (accuracy "
+                        "against time) [default epoch]")
     p.set_defaults(command=name)
 
 
@@ -41,5 +45,5 @@ def run(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     rows = read_metrics(run_dir)
     out = Path(args.out) if args.out else run_dir / "curves.png"
-    print(save_figure(training_curves(rows, title=run_dir.name), out))
+    print(save_figure(training_curves(rows, title=run_dir.name, x=args.x), out))
     return 0

@@ -23,25 +23,37 @@ def save_figure(fig: Figure, path: str | Path) -> Path:
     return path
 
 
-def training_curves(rows: list[dict], title: str = "") -> Figure:
-    """Loss and accuracy (train vs val, EMA val where logged) and the learning rate, by epoch."""
-    epochs = [r["epoch"] for r in rows]
+def training_curves(rows: list[dict], title: str = "", x: str = "epoch") -> Figure:
+    """Loss and accuracy (train vs val; EMA val, test and EMA test where logged) and the learning
+    rate, by epoch (`x="epoch"`) or by training wall-clock minutes (`x="time"`, the runs'
+    `elapsed_s`: accuracy against time, the figure that matters for a time budget)."""
+    if x not in ("epoch", "time"):
+        raise ValueError(f"x must be 'epoch' or 'time', not {x!r}")
+    if x == "epoch":
+        xs, xlabel = [r["epoch"] for r in rows], "epoch"
+    else:
+        xs, xlabel = [r.get("elapsed_s", np.nan) / 60 for r in rows], "training time (min)"
 
     def series(key: str) -> list[float]:
         return [np.nan if r.get(key) is None else r[key] for r in rows]
 
+    def logged(key: str) -> bool:
+        return any(r.get(key) is not None for r in rows)
+
     fig = Figure(figsize=(13, 3.8), dpi=100)
     loss_ax, acc_ax, lr_ax = fig.subplots(1, 3)
-    loss_ax.plot(epochs, series("train_loss"), "o-", label="train")
-    loss_ax.plot(epochs, series("val_loss"), "o-", label="val")
-    loss_ax.set(title="loss", xlabel="epoch")
-    acc_ax.plot(epochs, [100 * v for v in series("train_acc")], "o-", label="train")
-    acc_ax.plot(epochs, [100 * v for v in series("val_acc")], "o-", label="val")
-    if any(r.get("ema_val_acc") is not None for r in rows):
-        acc_ax.plot(epochs, [100 * v for v in series("ema_val_acc")], "o--", label="val (EMA)")
-    acc_ax.set(title="accuracy (%)", xlabel="epoch")
-    lr_ax.plot(epochs, series("lr"), "o-", color="tab:green")
-    lr_ax.set(title="learning rate (end of epoch)", xlabel="epoch")
+    loss_ax.plot(xs, series("train_loss"), "o-", label="train")
+    if logged("val_loss"):
+        loss_ax.plot(xs, series("val_loss"), "o-", label="val")
+    loss_ax.set(title="loss", xlabel=xlabel)
+    acc_ax.plot(xs, [100 * v for v in series("train_acc")], "o-", label="train")
+    for key, style, label in (("val_acc", "o-", "val"), ("ema_val_acc", "o--", "val (EMA)"),
+                              ("test_acc", "s-", "test"), ("ema_test_acc", "s--", "test (EMA)")):
+        if logged(key):
+            acc_ax.plot(xs, [100 * v for v in series(key)], style, label=label)
+    acc_ax.set(title="accuracy (%)", xlabel=xlabel)
+    lr_ax.plot(xs, series("lr"), "o-", color="tab:green")
+    lr_ax.set(title="learning rate (end of epoch)", xlabel=xlabel)
     for ax in (loss_ax, acc_ax, lr_ax):
         ax.grid(alpha=0.3)
     loss_ax.legend()

@@ -19,6 +19,21 @@ def test_models_table(capsys):
     assert "1.84M" in out  # attention92
 
 
+def test_models_pretrained_lists_every_published_weight_in_aligned_columns(capsys):
+    from resattn.weights import get_weights, list_weights
+
+    assert main(["models", "--pretrained"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split()[0] for line in lines[1:]] == list_weights()
+    # the accuracy column starts at the same place on every line, whatever the tag's length
+    assert len({line.index("%") for line in lines[1:]}) == 1
+    for line, tag in zip(lines[1:], list_weights()):
+        assert f"{100 * get_weights(tag)['metrics']['top1']:.2f}%" in line
+    assert main(["models", "--pretrained", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["sha256"] for r in rows] == [get_weights(t)["sha256"] for t in list_weights()]
+
+
 def test_models_json_for_other_classes_matches_a_live_count(capsys):
     assert main(["models", "--format", "json", "--num-classes", "100"]) == 0
     rows = json.loads(capsys.readouterr().out)

@@ -54,6 +54,7 @@ def format_rows(rows: list[dict], markdown: bool) -> str:
 
 
 def weight_rows() -> list[dict]:
+    from ..engine.logger import format_duration
     from ..weights import get_weights, list_weights
 
     rows = []
@@ -62,16 +63,18 @@ def weight_rows() -> list[dict]:
         rows.append({"tag": tag, "model": e["model"], "dataset": e["dataset"],
                      "top1": e["metrics"]["top1"], "top1_tta": e["metrics"]["top1_tta"],
                      "test_images": e["metrics"]["test_images"], "dtype": e["dtype"],
-                     "trained": f"{e['training']['train_time_s']:.0f} s on "
+                     "trained": f"{format_duration(e['training']['train_time_s'])} on "
                                 f"{e['training']['hardware'].split(' (')[0]}, "
                                 f"{e['training']['date']}", "sha256": e["sha256"]})
     return rows
 
 
 def format_weights(rows: list[dict]) -> str:
-    lines = ["tag                   test top-1  with flip TTA  trained"]
+    width = max([len("tag")] + [len(r["tag"]) for r in rows])
+    lines = [f"{'tag':<{width}}  test top-1  with flip TTA  trained"]
     for r in rows:
-        lines.append(f"{r['tag']:<21} {r['top1']:>10.2%}  {r['top1_tta']:>13.2%}  {r['trained']}")
+        lines.append(f"{r['tag']:<{width}}  {r['top1']:>10.2%}  {r['top1_tta']:>13.2%}  "
+                     f"{r['trained']}")
     return "\n".join(lines)
 
 

@@ -130,6 +130,8 @@ def test_tiny_suite_end_to_end_with_interruption(cifar10_dir, tmp_path):
     results = (out / "tiny" / "results.md").read_text()
     assert "| arl | attention56 | 50.00 |" in results and "| nal | attention56 | 55.00 |" in results
     assert f"torch {torch.__version__}" in results and " threads" in results  # provenance
+    hardware = next(line for line in results.splitlines() if line.startswith("- **hardware**"))
+    assert hardware.count(" threads") == 1, hardware
     rows = json.loads((out / "tiny" / "results.json").read_text())["rows"]
     assert all(r["seeds"] == 1 and r["test_error"] is not None for r in rows)
     with Image.open(out / "tiny" / "chart.png") as img:

@@ -59,8 +59,9 @@ def main() -> None:
             f"{resattn.__version__}, torch {torch.__version__}, {datetime.date.today()}")},
         "training": {"command": args.command, "hardware": args.hardware,
                      "date": args.train_date, "software": args.trained_with,
-                     "epochs": round(ckpt["step"] * meta["config"]["batch_size"]
-                                     / (50_000 - meta["config"]["val_size"]), 2),  # CIFAR
+                     "epochs": round((meta.get("training") or {}).get("epochs") or (
+                         ckpt["step"] * meta["config"]["batch_size"]
+                         / (50_000 - meta["config"]["val_size"])), 2),  # the run's, else CIFAR
                      "steps": ckpt["step"], "train_time_s": round(ckpt["train_time_s"], 1),
                      "weights": ckpt.get("weights_source", ckpt.get("eval_weights", "raw"))},
         "config": meta["config"],

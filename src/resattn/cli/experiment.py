@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     trained = sum(r.get("train_time_s", 0) * r["seeds"] for r in rows)
     env = environment(device)
     header = {"recipe": args.recipe, "budget per run": args.budget or "the recipe's own",
-              "seeds": str(args.seeds), "hardware": env["device_name"],  # a CPU's names its threads
+              "seeds": str(args.seeds), "hardware": env["device_name"],  # CPU names carry threads
               "software": f"resattn {env['resattn']}, torch {env['torch']}, "
                           f"Python {env['python']}",
               "date": time.strftime("%Y-%m-%d"),

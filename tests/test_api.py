@@ -77,3 +77,27 @@ def test_every_option_has_a_flag_with_its_real_default():
     assert flags["model"].choices == tuple(resattn.list_models())
     assert sorted(k for keys in SECTIONS.values() for k in keys) == sorted(FIELDS)
 
+
+
+def test_progressive_resizing_trains_small_then_at_full_size(cifar10_dir, tmp_path, monkeypatch,
+                                                             capsys):
+    """--low-res-scale 0.75 --low-res-until 0.5: the first half of the steps see 24x24 batches,
+    the rest 32x32; evaluation stays at full size."""
+    from resattn.engine import loop
+
+    real, sides = loop.resize, []
+
+    def recording(x, scale):
+        out = real(x, scale)
+        sides.append(out.shape[-1])
+        return out
+
+    monkeypatch.setattr(loop, "resize", recording)
+    summary, _ = resattn.train(model="attention56_mini", data_dir=str(cifar10_dir),
+                               train_subset=64, val_size=100, test_subset=100, batch_size=16,
+                               iterations=4, schedule="cosine", low_res_scale=0.75,
+                               low_res_until=0.5, out=str(tmp_path), progress=False)
+    assert sides == [24, 24, 32, 32]
+    out = capsys.readouterr().out
+    assert "training at 24x24 for the first 50% of the run, then at 32x32" in out
+    assert summary["steps"] == 4 and 0 <= summary["test_acc"] <= 1

@@ -102,6 +102,13 @@ class Config:
     cutmix: float = option(0.0, "cutmix Beta alpha; 0 = off", metavar="ALPHA")
     normalization: str = option("pixel", "subtract the per-pixel mean (paper) or standardise "
                                 "per channel", ("pixel", "channel"))
+    low_res_scale: float = option(1.0, "progressive resizing: train on batches scaled to this "
+                                  "fraction of their side (0.75: 24 px on CIFAR) until "
+                                  "--low-res-until, then at full size; 1 = off",
+                                  metavar="FRACTION")
+    low_res_until: float = option(0.5, "progressive resizing: the fraction of training (the "
+                                  "schedule's progress) spent at --low-res-scale",
+                                  metavar="FRACTION")
     section("optim")
     optimizer: str = option("sgd", "sgd (Nesterov momentum), adam or adamw",
                             ("sgd", "adam", "adamw"))
@@ -278,6 +285,8 @@ def check(cfg: Config) -> None:
     need(cfg.grad_clip >= 0, "grad_clip", ">= 0")
     need(0 < cfg.ema_decay < 1, "ema_decay", "in (0, 1)")
     need(cfg.warmup >= 0, "warmup", ">= 0")
+    need(0 < cfg.low_res_scale <= 1, "low_res_scale", "in (0, 1] (1: off)")
+    need(0 <= cfg.low_res_until <= 1, "low_res_until", "in [0, 1]")
     need(cfg.time_budget >= 0, "time_budget", ">= 0")
     need(cfg.workers >= 0, "workers", ">= 0")
     need(cfg.log_every >= 1, "log_every", ">= 1")

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from resattn.engine.loop import NonFiniteLoss, StepState, evaluate, train_one_epoch
+from resattn.engine.loop import NonFiniteLoss, StepState, evaluate, resize, train_one_epoch
 
 CPU = torch.device("cpu")
 
@@ -55,6 +55,29 @@ def test_non_finite_loss_raises_with_the_step():
     model, batches = linear(), separable()
     with pytest.raises(NonFiniteLoss, match="step"):
         run_epoch(model, batches, StepState(), lr=float("inf"), log_every=1)
+
+
+def test_resize_shrinks_the_side_and_keeps_the_picture():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3, 32, 32, generator=g)
+    assert resize(x, 1.0) is x
+    small = resize(x, 0.75)
+    assert small.shape == (2, 3, 24, 24)
+    # antialiased: the mean of each image survives, a constant image stays that constant
+    torch.testing.assert_close(small.mean((2, 3)), x.mean((2, 3)), atol=0.02, rtol=0)
+    torch.testing.assert_close(resize(torch.full((1, 3, 32, 32), 0.7), 0.5),
+                               torch.full((1, 3, 16, 16), 0.7))
+    assert resize(torch.zeros(1, 3, 40, 20), 0.5).shape == (1, 3, 20, 10)
+
+
+def test_scale_at_shrinks_the_batches_the_model_sees():
+    model, batches, state = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                          nn.Linear(3, 3)), separable(), StepState()
+    sides = []
+    model.register_forward_pre_hook(lambda module, args: sides.append(args[0].shape[-1]))
+    batches = [(x.mean((2, 3), keepdim=True).expand(-1, -1, 8, 8), y) for x, y in batches[:4]]
+    run_epoch(model, batches, state, scale_at=lambda step: 0.5 if step < 2 else 1.0)
+    assert sides == [4, 4, 8, 8]
 
 
 class Fixed(nn.Module):

@@ -35,6 +35,16 @@ def loss_fn(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float 
     return F.cross_entropy(logits.float(), targets, label_smoothing=label_smoothing)
 
 
+def resize(x: torch.Tensor, scale: float) -> torch.Tensor:
+    """(N, C, H, W) -> (N, C, round(H * scale), round(W * scale)), antialiased bilinear; the
+    batch itself when scale is 1."""
+    if scale >= 1:
+        return x
+    h, w = x.shape[-2:]
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    return F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+
+
 def _hard(targets: torch.Tensor) -> torch.Tensor:
     return targets.argmax(1) if targets.ndim == 2 else targets
 
@@ -57,10 +67,12 @@ def train_one_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.O
                     label_smoothing: float = 0.0, channels_last: bool = False,
                     should_stop: Callable[[], bool] = lambda: False, skip: int = 0,
                     log_every: int = 50, on_batch: Callable[[], None] | None = None,
-                    on_log: Callable[[dict], None] | None = None) -> dict:
+                    on_log: Callable[[dict], None] | None = None,
+                    scale_at: Callable[[int], float] | None = None) -> dict:
     """One pass over `loader` (the first `skip` batches replayed without training, for exact
     resume mid-epoch). Stops early when `should_stop()` says so after a step (under torchrun it
-    must return the same answer on every rank). Metrics are summed over ranks.
+    must return the same answer on every rank). `scale_at(step)` < 1 shrinks the batch to that
+    fraction of its side (progressive resizing). Metrics are summed over ranks.
 
     Returns {loss, acc, images, seconds, images_per_s, stopped}."""
     model.train()
@@ -73,6 +85,8 @@ def train_one_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.O
     for i, (x, targets) in enumerate(loader):
         if i < skip:
             continue  # the batch was drawn (keeping every random stream in place), not trained
+        if scale_at is not None:
+            x = resize(x, scale_at(state.step))
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         lr = lr_at(state.step)

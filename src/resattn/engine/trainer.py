@@ -196,11 +196,22 @@ class Trainer:
             return float(all_reduce(torch.tensor([local], device=self.device), "max")[0])
         return local
 
-    def lr_at(self, step: int) -> float:
+    def progress(self, step: int) -> float:
+        """Where training stands in [0, 1]: steps done, or the budget's time spent if more."""
         progress = step / self.plan.total_steps
         if self.cfg.time_budget:
             progress = max(progress, self.elapsed() / self.cfg.time_budget)
-        return self.base_lr * self.schedule(progress)
+        return progress
+
+    def lr_at(self, step: int) -> float:
+        return self.base_lr * self.schedule(self.progress(step))
+
+    def scale_at(self, step: int) -> float:
+        """Progressive resizing: the side of the training batches, as a fraction of full."""
+        cfg = self.cfg
+        if cfg.low_res_scale < 1 and self.progress(step) < cfg.low_res_until:
+            return cfg.low_res_scale
+        return 1.0
 
     def out_of_time(self) -> bool:
         return bool(self.cfg.time_budget and self.elapsed() >= self.cfg.time_budget)
@@ -251,6 +262,7 @@ class Trainer:
                 self.train_model, data.train, self.optimizer, state, self.lr_at, self.device,
                 self.amp, self.scaler, self.ema, cfg.grad_clip, cfg.label_smoothing,
                 cfg.channels_last, should_stop=lambda: self.should_stop(remaining, first),
+                scale_at=self.scale_at if cfg.low_res_scale < 1 else None,
                 skip=self.batch, log_every=cfg.log_every, on_batch=bar.update,
                 on_log=self.logger.log_step)
         except NonFiniteLoss as exc:
@@ -326,6 +338,11 @@ class Trainer:
             self.logger.print(f"note: the warm-up of {cfg.warmup:g} epochs is as long as the run "
                               f"({plan.total_steps / plan.steps_per_epoch:g} epochs); warming up "
                               f"over the first {MAX_WARMUP:.0%} of it instead")
+        if cfg.low_res_scale < 1:
+            side = self.data.input_size
+            low = max(1, round(side * cfg.low_res_scale))
+            self.logger.print(f"progressive resizing: training at {low}x{low} for the first "
+                              f"{cfg.low_res_until:.0%} of the run, then at {side}x{side}")
         with graceful_interrupts(self.state, self.logger):
             for epoch in range(self.completed_epochs, plan.epochs):
                 if self.state.step >= plan.total_steps or self.out_of_time():

@@ -101,3 +101,17 @@ def test_progressive_resizing_trains_small_then_at_full_size(cifar10_dir, tmp_pa
     out = capsys.readouterr().out
     assert "training at 24x24 for the first 50% of the run, then at 32x32" in out
     assert summary["steps"] == 4 and 0 <= summary["test_acc"] <= 1
+
+
+def test_val_every_skips_validation_but_never_after_the_last_epoch(cifar10_dir, tmp_path):
+    """--val-every 2 over 3 epochs: validation after epochs 2 and 3 (the last), not after 1;
+    best.pt and the final choice of weights still rest on validation."""
+    summary, run = resattn.train(model="attention56_mini", data_dir=str(cifar10_dir),
+                                 train_subset=64, val_size=100, test_subset=100, batch_size=16,
+                                 epochs=3, schedule="cosine", ema=True, val_every=2,
+                                 out=str(tmp_path), progress=False)
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["val_acc"] is not None for r in rows] == [False, True, True]
+    assert [r.get("ema_val_acc") is not None for r in rows] == [False, True, True]
+    assert summary["best_epoch"] in (2, 3) and (run / "best.pt").exists()
+    assert summary["eval_weights"] in ("raw", "ema") and summary["val_acc"] is not None

@@ -147,6 +147,9 @@ class Config:
                                 "evaluation; the schedule is stretched to it; 0 = no limit",
                                 metavar="SECONDS")
     eval_batch_size: int = option(0, "evaluation batch size; 0 = the training batch size")
+    val_every: int = option(1, "validate after every N-th epoch and after the last one; a "
+                            "larger N leaves more of a --time-budget to training",
+                            metavar="N")
     tta: bool = option(False, "flip test-time augmentation in the final evaluation")
     log_every: int = option(50, "steps between TensorBoard step scalars and progress-bar "
                             "refreshes", metavar="STEPS")
@@ -290,6 +293,7 @@ def check(cfg: Config) -> None:
     need(cfg.time_budget >= 0, "time_budget", ">= 0")
     need(cfg.workers >= 0, "workers", ">= 0")
     need(cfg.log_every >= 1, "log_every", ">= 1")
+    need(cfg.val_every >= 1, "val_every", ">= 1")
     need(cfg.viz_every >= 0, "viz_every", ">= 0")
     need(0 <= cfg.label_noise <= 1, "label_noise", "in [0, 1]")
     need(cfg.val_size >= 0, "val_size", ">= 0")

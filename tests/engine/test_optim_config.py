@@ -102,6 +102,7 @@ def test_config_toml_round_trip(tmp_path):
     ("[model]\nmodel = 'attention57'\n", "bad.toml: model='attention57' is not valid"),
     ("[optim\n", "not valid TOML"),
     ("[augment]\nlow_res_scale = 0\n", r"low_res_scale=0.0 is not valid; it must be in \(0, 1\]"),
+    ("[train]\nval_every = 0\n", "val_every=0 is not valid; it must be >= 1"),
     ("[augment]\nlow_res_until = 1.5\n", r"low_res_until=1.5 is not valid; it must be in \[0, 1\]"),
 ])
 def test_bad_config_files(tmp_path, text, match):

@@ -27,7 +27,7 @@ from .build import (
 # options that may differ from the checkpoint's configuration when resuming
 RESUMABLE = {"epochs", "iterations", "time_budget", "device", "workers", "data_dir",
              "sync_bn", "lr_scaling", "eval_batch_size", "log_every", "compile", "download",
-             "viz_every", "monitor_test"}
+             "viz_every", "monitor_test", "val_every"}
 
 
 def train(config: Config | None = None, *, recipe: str | None = None,

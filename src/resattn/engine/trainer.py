@@ -286,6 +286,12 @@ class Trainer:
         return evaluate(model, loader, self.device, self.data.num_classes, self.amp,
                         self.cfg.channels_last, tta=tta)
 
+    def validate_after(self, epoch: int, train: dict[str, Any]) -> bool:
+        """Every `val_every`-th epoch, and the last one (the plan's, or a stop inside it)."""
+        last = (train["stopped"] or epoch + 1 >= self.plan.epochs
+                or self.state.step >= self.plan.total_steps or self.out_of_time())
+        return last or (epoch + 1) % self.cfg.val_every == 0
+
     def epoch_row(self, epoch: int, train: dict[str, Any]) -> dict[str, Any]:
         """The epoch's metrics: training, validation (raw and EMA), optionally the test set
         off the clock."""
@@ -293,7 +299,7 @@ class Trainer:
         row = {"epoch": epoch + 1, "step": self.state.step, "lr": self.lr_at(self.state.step),
                "train_loss": train["loss"], "train_acc": train["acc"],
                "val_loss": None, "val_acc": None}
-        if data.val is not None:
+        if data.val is not None and self.validate_after(epoch, train):
             val = self._evaluate(self.model, data.val)
             row.update(val_loss=val["loss"], val_acc=val["top1"])
             if ema is not None:

@@ -18,6 +18,7 @@ from resattn.viz.plots import save_figure
 def load(run: Path) -> tuple[list[float], list[float], dict]:
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()
             if line.strip()]
+    rows = [r for r in rows if r.get("val_acc") is not None]  # --val-every skips some epochs
     summary = json.loads((run / "summary.json").read_text())
     return [r["elapsed_s"] / 60 for r in rows], [100 * r["val_acc"] for r in rows], summary
 
@@ -37,7 +38,7 @@ def main() -> None:
     ax.set(xlabel="training time (min)", ylabel="val accuracy (%)", title=args.title)
     ax.set_xlim(0, None)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=7.5, loc="upper left")
     print(save_figure(fig, args.out))
 
 

@@ -78,7 +78,6 @@ def test_every_option_has_a_flag_with_its_real_default():
     assert sorted(k for keys in SECTIONS.values() for k in keys) == sorted(FIELDS)
 
 
-
 def test_progressive_resizing_trains_small_then_at_full_size(cifar10_dir, tmp_path, monkeypatch,
                                                              capsys):
     """--low-res-scale 0.75 --low-res-until 0.5: the first half of the steps see 24x24 batches,

@@ -35,13 +35,18 @@ def loss_fn(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float 
     return F.cross_entropy(logits.float(), targets, label_smoothing=label_smoothing)
 
 
+def scaled_side(side: int, scale: float) -> int:
+    """The side of a batch that `resize` shrinks by `scale`: rounded, at least 1 pixel."""
+    return max(1, round(side * scale))
+
+
 def resize(x: torch.Tensor, scale: float) -> torch.Tensor:
     """(N, C, H, W) -> (N, C, round(H * scale), round(W * scale)), antialiased bilinear; the
     batch itself when scale is 1."""
     if scale >= 1:
         return x
     h, w = x.shape[-2:]
-    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    size = (scaled_side(h, scale), scaled_side(w, scale))
     return F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
 
 

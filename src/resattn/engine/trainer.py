@@ -23,7 +23,7 @@ from .checkpoint import rng_state, save_checkpoint, set_rng_state
 from .distributed import DistInfo, all_reduce, gather_objects, sync_buffers, weights_in_sync
 from .ema import ModelEMA
 from .logger import RunLogger, result_table
-from .loop import NonFiniteLoss, StepState, evaluate, train_one_epoch
+from .loop import NonFiniteLoss, StepState, evaluate, scaled_side, train_one_epoch
 from .optim import Schedule, build_optimizer
 from .provenance import environment
 
@@ -216,6 +216,10 @@ class Trainer:
     def out_of_time(self) -> bool:
         return bool(self.cfg.time_budget and self.elapsed() >= self.cfg.time_budget)
 
+    def finished(self) -> bool:
+        """The plan's steps are done or the budget is spent: no more training."""
+        return self.state.step >= self.plan.total_steps or self.out_of_time()
+
     def should_stop(self, steps_left: int, first_step: int) -> bool:
         state = self.state
         local = [float(state.stop_requested),
@@ -288,8 +292,7 @@ class Trainer:
 
     def validate_after(self, epoch: int, train: dict[str, Any]) -> bool:
         """Every `val_every`-th epoch, and the last one (the plan's, or a stop inside it)."""
-        last = (train["stopped"] or epoch + 1 >= self.plan.epochs
-                or self.state.step >= self.plan.total_steps or self.out_of_time())
+        last = train["stopped"] or epoch + 1 >= self.plan.epochs or self.finished()
         return last or (epoch + 1) % self.cfg.val_every == 0
 
     def epoch_row(self, epoch: int, train: dict[str, Any]) -> dict[str, Any]:
@@ -346,12 +349,12 @@ class Trainer:
                               f"over the first {MAX_WARMUP:.0%} of it instead")
         if cfg.low_res_scale < 1:
             side = self.data.input_size
-            low = max(1, round(side * cfg.low_res_scale))
+            low = scaled_side(side, cfg.low_res_scale)
             self.logger.print(f"progressive resizing: training at {low}x{low} for the first "
                               f"{cfg.low_res_until:.0%} of the run, then at {side}x{side}")
         with graceful_interrupts(self.state, self.logger):
             for epoch in range(self.completed_epochs, plan.epochs):
-                if self.state.step >= plan.total_steps or self.out_of_time():
+                if self.finished():
                     break
                 train = self.train_epoch(epoch)
                 complete = self.completed_epochs == epoch + 1

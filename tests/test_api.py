@@ -114,3 +114,14 @@ def test_val_every_skips_validation_but_never_after_the_last_epoch(cifar10_dir, 
     assert [r.get("ema_val_acc") is not None for r in rows] == [False, True, True]
     assert summary["best_epoch"] in (2, 3) and (run / "best.pt").exists()
     assert summary["eval_weights"] in ("raw", "ema") and summary["val_acc"] is not None
+
+
+def test_a_budget_outlasting_the_epochs_says_so(cifar10_dir, tmp_path, capsys):
+    """The run ends with its steps, long before a one-hour budget, and says how to use it."""
+    summary, _ = resattn.train(model="attention56_mini", data_dir=str(cifar10_dir),
+                               train_subset=32, val_size=100, test_subset=100, batch_size=16,
+                               iterations=2, time_budget=3600, out=str(tmp_path), progress=False)
+    assert summary["steps"] == 2 and summary["train_time_s"] < 3600
+    out = capsys.readouterr().out
+    assert "note: the run did all its 2 steps (1 epoch) in" in out
+    assert "of its 3600 s budget; more epochs (or iterations)" in out

@@ -363,7 +363,19 @@ class Trainer:
                 path = self.end_epoch(epoch, train)
                 if self.state.stop_requested:  # Ctrl-C on the epoch's last step
                     raise Interrupted(path)
+        self.note_unspent_budget()
         return self.final_evaluation(self.elapsed())
+
+    def note_unspent_budget(self) -> None:
+        """A time-budgeted run that ran out of epochs (or iterations) well before its budget
+        (cheap steps: progressive resizing, a fast machine) says how to use the rest."""
+        budget, elapsed, plan = self.cfg.time_budget, self.elapsed(), self.plan
+        if budget and self.state.step >= plan.total_steps and elapsed < 0.9 * budget:
+            epochs = plan.total_steps / plan.steps_per_epoch
+            self.logger.print(
+                f"note: the run did all its {plan.total_steps} steps ({epochs:g} epoch"
+                f"{'' if epochs == 1 else 's'}) in {elapsed:.0f} s of its {budget:g} s budget; "
+                "more epochs (or iterations) let the budget decide when it ends")
 
     def final_evaluation(self, train_time: float) -> dict[str, Any]:
         """Evaluate the final weights, raw or EMA as validation chooses (never the test set),

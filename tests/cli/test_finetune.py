@@ -12,7 +12,7 @@ from PIL import Image
 
 import resattn
 from resattn.data import load_cifar
-from resattn.weights import get_weights, list_weights, sha256_of, weights_file
+from resattn.weights import default_tag, get_weights, list_weights, sha256_of, weights_file
 
 TAG = "attention56.cifar10"
 
@@ -43,13 +43,14 @@ def test_pretrained_model_matches_its_file_and_a_tampered_file_is_refused(tmp_pa
     model = resattn.create_model("attention56", pretrained=True)
     from resattn.weights.safetensors import load_file
 
-    state, _ = load_file(weights_file(TAG))
+    tag = default_tag("attention56")  # the model's first published tag
+    state, _ = load_file(weights_file(tag))
     assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
     assert model.pretrained_cfg["classes"][3] == "cat"
-    head = resattn.create_model(TAG, num_classes=5)  # fine-tuning: body kept, fresh head
+    head = resattn.create_model(tag, num_classes=5)  # fine-tuning: body kept, fresh head
     assert head.num_classes == 5 and torch.equal(head.stem[0].weight, model.stem[0].weight)
     bad = tmp_path / "w.safetensors"
-    raw = bytearray(weights_file(TAG).read_bytes())
+    raw = bytearray(weights_file(tag).read_bytes())
     raw[-100] ^= 0xFF
     bad.write_bytes(bytes(raw))
     monkeypatch.setattr("resattn.weights.weights_file", lambda tag: bad)

@@ -7,8 +7,9 @@ import logging
 import os
 
 from ..errors import UserError
+from ..weights import default_tag
 
-DEFAULT_MODEL = "attention56.cifar10"
+DEFAULT_MODEL = default_tag("attention56")  # the default published weights
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:

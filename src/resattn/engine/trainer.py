@@ -363,13 +363,14 @@ class Trainer:
                 path = self.end_epoch(epoch, train)
                 if self.state.stop_requested:  # Ctrl-C on the epoch's last step
                     raise Interrupted(path)
-        self.note_unspent_budget()
-        return self.final_evaluation(self.elapsed())
+        train_time = self.elapsed()
+        self.note_unspent_budget(train_time)
+        return self.final_evaluation(train_time)
 
-    def note_unspent_budget(self) -> None:
+    def note_unspent_budget(self, elapsed: float) -> None:
         """A time-budgeted run that ran out of epochs (or iterations) well before its budget
         (cheap steps: progressive resizing, a fast machine) says how to use the rest."""
-        budget, elapsed, plan = self.cfg.time_budget, self.elapsed(), self.plan
+        budget, plan = self.cfg.time_budget, self.plan
         if budget and self.state.step >= plan.total_steps and elapsed < 0.9 * budget:
             epochs = plan.total_steps / plan.steps_per_epoch
             self.logger.print(

@@ -90,7 +90,8 @@ class Config:
     download: bool = option(True, "download a missing dataset (CIFAR)")
     input_size: int = option(0, "image folders: side of the network input; 0 = the model's "
                              "own", metavar="PIXELS")
-    workers: int = option(4, "image folders: decoding processes; 0 = in this process")
+    workers: int = option(4, "image folders: decoding processes (at most one per usable "
+                          "CPU); 0 = in this process")
     section("augment")
     crop_padding: int = option(4, "random-crop padding in pixels; 0 = no crop",
                                metavar="PIXELS")

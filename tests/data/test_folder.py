@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import warnings
 
 import numpy as np
 import pytest
@@ -118,6 +119,40 @@ def test_missing_train_and_foreign_classes(tmp_path):
     save(root / "val" / "zebra" / "z.png", rgb())
     with pytest.raises(DataError, match="zebra"):
         scan_folder(root)
+
+
+def test_one_class_is_refused(tmp_path):
+    root = make_folder(tmp_path, per_class=2, classes=("cat",))
+    with pytest.raises(DataError, match=r"one class folder \(cat\); a classifier needs at least"):
+        scan_folder(root)
+
+
+def test_workers_beyond_the_cpus_are_clamped(tmp_path, monkeypatch):
+    """More workers than usable CPUs only oversubscribe them (and make torch warn): the loader
+    starts one per CPU and yields the same batches as decoding in this process."""
+    import resattn.data.folder as folder
+
+    started = []
+
+    class Spy(folder.DataLoader):
+        def __init__(self, *args, num_workers=0, **kw):
+            started.append(num_workers)
+            super().__init__(*args, num_workers=num_workers, **kw)
+
+    monkeypatch.setattr(folder, "DataLoader", Spy)
+    monkeypatch.setattr(folder, "usable_cpus", lambda: 1)
+    cfg = DataConfig(dataset="folder", data_dir=str(make_folder(tmp_path, per_class=8)),
+                     val_size=0)
+    batches = {}
+    for workers in (0, 16):
+        bundle = build_data(cfg, batch_size=8, device="cpu", input_size=16, workers=workers)
+        with warnings.catch_warnings():
+            # torch's "This DataLoader will create N worker processes in total" warning
+            warnings.filterwarnings("error", message=".*worker processes in total")
+            batches[workers] = list(bundle.train)
+    assert started == [0, 1]
+    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+               for a, b in zip(batches[0], batches[16], strict=True))
 
 
 def test_build_folder_end_to_end(tmp_path, caplog):

@@ -12,7 +12,7 @@ from ..config import DEFAULTS, Config, from_dict, resolve, to_toml
 from ..engine.checkpoint import load_checkpoint, resolve_checkpoint
 from ..engine.distributed import barrier, broadcast_object, cleanup, init_distributed
 from ..engine.logger import RunLogger, new_run_dir
-from ..engine.trainer import Trainer
+from ..engine.trainer import Trainer, make_plan
 from ..errors import UserError
 from ..runtime import resolve_amp, resolve_device, seed_everything
 from .build import (
@@ -96,6 +96,7 @@ def train_config(cfg: Config, run_dir: Path | None = None, resume: dict | None =
                      progress=progress and dist_info.is_main)
     if dist_info.enabled and dist_info.is_main:
         barrier()
+    make_plan(cfg, len(data.train))  # too few images for one batch: fail before the run dir
     model = build_model(cfg, data.num_classes)  # after seeding: the same seed, the same weights
     if cfg.init:
         init_model(model, cfg, load=resume is None)  # a resume has its own weights

@@ -8,6 +8,7 @@ the on-device `BatchTransform` finishes them exactly as it does CIFAR batches.
 from __future__ import annotations
 
 import logging
+import os
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -54,6 +55,9 @@ def find_classes(split_dir: Path) -> list[str]:
     if not classes:
         raise DataError(f"{split_dir} has no class sub-folders; lay images out as "
                         f"{split_dir}/<class>/<image>")
+    if len(classes) < 2:
+        raise DataError(f"{split_dir} has one class folder ({classes[0]}); a classifier needs "
+                        f"at least two, as {split_dir}/<class>/<image>")
     return classes
 
 
@@ -133,6 +137,14 @@ def _collate(items):
     return images, labels, failed
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, which containers and `taskset` narrow;
+    `os.cpu_count()` counts the whole machine)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 class FolderLoader:
     """Same interface as `DeviceLoader`: seeded epoch order, per-rank shard, batches transformed
     on `device`."""
@@ -165,7 +177,8 @@ class FolderLoader:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         self.dataset.epoch = self.epoch
-        loader = DataLoader(self.dataset, batch_sampler=self._batches(), num_workers=self.workers,
+        loader = DataLoader(self.dataset, batch_sampler=self._batches(),
+                            num_workers=min(self.workers, usable_cpus()),
                             collate_fn=_collate, pin_memory=self.device.type == "cuda")
         g = None
         if self.train:

@@ -58,6 +58,19 @@ def test_pretrained_model_matches_its_file_and_a_tampered_file_is_refused(tmp_pa
         resattn.create_model("attention56", pretrained=True)
 
 
+def test_pretrained_overrides_must_match_what_the_weights_were_trained_with():
+    tag = default_tag("attention56")
+    same = resattn.create_model(tag, in_chans=3, p=1, t=2, r=1, residual="arl", drop_rate=0.2)
+    assert same.pretrained_cfg["weights"] == tag and same.drop.p == 0.2
+    for key, value, trained in (("in_chans", 1, "3"), ("p", 2, "1"), ("residual", "nal", "'arl'"),
+                                ("mask_head_bias", False, "True")):
+        with pytest.raises(resattn.errors.InvalidOption,
+                           match=f"were trained with {key}={trained}; drop it"):
+            resattn.create_model(tag, **{key: value})
+    with pytest.raises(ValueError, match="unknown option"):  # not an option, even if trained so
+        resattn.create_model(tag, lr=0.2)
+
+
 def test_tags_in_commands_and_safetensors_export(tmp_path, cifar10_dir):
     _, test = load_cifar("cifar10", cifar10_dir, download_ok=False, progress=False)
     Image.fromarray(test.images[0].permute(1, 2, 0).numpy()).save(tmp_path / "cat.png")

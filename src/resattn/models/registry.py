@@ -145,6 +145,9 @@ def create_model(name: str, num_classes: int | None = None, pretrained: bool = F
             upsample_align_corners (True: Caffe's Interp, as the authors' prototxts),
             mask_head_bias (False: no bias on the mask head's last conv, as the prototxts).
     """
+    unknown = sorted(set(overrides) - set(OVERRIDES))
+    if unknown:
+        raise ValueError(f"unknown option(s) {', '.join(unknown)}; valid: {', '.join(OVERRIDES)}")
     if name not in _ARCHS and "." in name:
         from ..weights import is_tag
 
@@ -159,9 +162,6 @@ def create_model(name: str, num_classes: int | None = None, pretrained: bool = F
                                 f"{', '.join(list_weights()) or 'none'}")
         return _pretrained(tag, num_classes, overrides)
     spec = get_spec(name)
-    unknown = sorted(set(overrides) - set(OVERRIDES))
-    if unknown:
-        raise ValueError(f"unknown option(s) {', '.join(unknown)}; valid: {', '.join(OVERRIDES)}")
     num_classes = spec.num_classes if num_classes is None else num_classes
     _check_options(num_classes, overrides)
     overrides.setdefault("drop_rate", spec.drop_rate)
@@ -179,12 +179,13 @@ def _pretrained(tag: str, num_classes: int | None, overrides: dict[str, Any]
 
     state, entry = load_state(tag)
     cfg = entry["config"]
+    spec = get_spec(entry["model"])
+    trained = {"in_chans": 3, "p": spec.p, "t": spec.t, "r": spec.r, **ARCH_DEFAULTS,
+               **{k: v for k, v in cfg.items() if k in OVERRIDES}}
     for key, value in overrides.items():  # only what leaves the weights' meaning intact
-        if key == "drop_rate" or (key in ARCH_KEYS and value == cfg.get(key,
-                                                                        ARCH_DEFAULTS.get(key))):
-            continue
-        raise InvalidOption(key, value, f"the weights {tag} were trained with "
-                            f"{key}={cfg.get(key, 'the default')!r}; drop it")
+        if key != "drop_rate" and value != trained.get(key):
+            raise InvalidOption(key, value, f"the weights {tag} were trained with "
+                                f"{key}={trained.get(key)!r}; drop it")
     opts = {k: cfg.get(k, ARCH_DEFAULTS.get(k)) for k in ARCH_KEYS}
     if cfg.get("drop_rate") is not None:
         opts["drop_rate"] = cfg["drop_rate"]

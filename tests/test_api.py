@@ -45,6 +45,46 @@ def test_evaluate_a_model_or_a_path_alike(small_run, cifar10_dir):
         resattn.evaluate(model, split="train")
 
 
+def test_evaluate_and_predict_leave_the_callers_model_as_it_was(small_run, cifar10_dir):
+    """Called from a training loop, they must not switch the model to eval mode, move it or
+    change its memory format: they run on a copy."""
+    model = resattn.load_model(small_run).train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    resattn.evaluate(model, test_subset=100, data_dir=str(cifar10_dir))
+    resattn.predict(model, [Image.new("RGB", (32, 32))], amp="off")
+    assert model.training and all(m.training for m in model.modules())
+    after = model.state_dict()
+    assert all(torch.equal(v, after[k]) and after[k].is_contiguous() and
+               after[k].device == v.device for k, v in before.items())
+
+
+def test_export_a_model_from_python(small_run, tmp_path):
+    """resattn.export takes a load_model model as the command takes a run: TorchScript that
+    reproduces it, with its sha256 file, and a weights folder that load_model reads back."""
+    import hashlib
+
+    model = resattn.load_model(small_run).train()
+    done = resattn.export(model, tmp_path / "m.pt", "torchscript")
+    path = tmp_path / "m.pt"
+    assert done["path"] == str(path) and done["precision"] == "fp32"
+    assert done["max_abs_diff"] < 1e-3 and done["bytes"] == path.stat().st_size
+    assert done["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert (tmp_path / "m.pt.sha256").read_text() == f"{done['sha256']}  m.pt\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt", "m.pt.sha256"]  # no leftovers
+    x = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        assert (torch.jit.load(str(path))(x) - model.eval()(x)).abs().max() < 1e-4
+    folder = resattn.api.save_pretrained(model, tmp_path / "w")
+    back = resattn.load_model(folder)
+    assert all(torch.equal(v, back.state_dict()[k]) for k, v in model.state_dict().items())
+    assert back.pretrained_cfg["classes"] == model.pretrained_cfg["classes"]
+    with pytest.raises(InvalidOption, match="format='onnx' is not valid; int8 exports to "
+                                            "TorchScript only"):
+        resattn.export(model, tmp_path / "m.onnx", "onnx", int8=True)
+    with pytest.raises(InvalidOption, match="opset=7 is not valid; use 11 to 20"):
+        resattn.export(model, tmp_path / "m.onnx", "onnx", opset=7)
+
+
 def test_predict_images_and_paths(small_run, tmp_path):
     model = resattn.load_model(small_run)
     rng = np.random.default_rng(0)

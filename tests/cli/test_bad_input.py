@@ -83,6 +83,14 @@ def _folder(name: str):
     return setup
 
 
+def _one_class(tmp: Path, run: Path) -> None:
+    from PIL import Image
+    for i in range(3):
+        path = tmp / "images" / "train" / "cat" / f"{i}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (8, 8), (i, i, i)).save(path)
+
+
 CASES = {
     # checkpoints: damaged files, then valid files with wrong content
     "ckpt-empty": Case(["evaluate", "{tmp}/bad.pt"], "not a readable checkpoint",
@@ -140,6 +148,16 @@ CASES = {
     "evaluate-predictions-into-a-folder": Case(["evaluate", "{run}", "--save-predictions",
                                                 "{tmp}/pics"], "is a directory",
                                                _folder("pics")),
+    # data that cannot train: refused before the run directory is made
+    "train-folder-one-class": Case(["train", "--dataset", "folder", "--data-dir",
+                                    "{tmp}/images", "--val-size", "0", "--out", "{tmp}/runs"],
+                                   "has one class folder (cat); a classifier needs at least two",
+                                   _one_class, no_new=["runs"]),
+    "train-smaller-than-a-batch": Case(["train", "--data-dir", "{data}", "--train-subset", "100",
+                                        "--val-size", "0", "--batch-size", "128", "--out",
+                                        "{tmp}/runs", "--no-progress"],
+                                       "--batch-size 128 is not valid; the training set is "
+                                       "smaller than one batch", no_new=["runs"]),
     # configuration files: a bad name fails before any data is read
     "config-file-bad-model": Case(["train", "--config", "{tmp}/c.toml", "--data-dir",
                                    "/nonexistent", "--out", "{tmp}/runs"],
@@ -208,5 +226,6 @@ def test_an_internal_error_keeps_its_traceback_and_asks_for_a_report(monkeypatch
     assert main(["models"]) == 1
     err = capsys.readouterr().err
     assert "Traceback" in err and "ValueError: an internal inconsistency" in err
-    assert err.strip().splitlines()[-1].endswith("this is a bug, please report it with the "
-                                                 "command line and the traceback above")
+    assert err.strip().splitlines()[-1].endswith(
+        "this is a bug, please report it with the command line, the traceback above and the "
+        "output of resattn --version")

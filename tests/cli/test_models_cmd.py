@@ -1,13 +1,17 @@
 import json
+import platform
 import subprocess
 import sys
 
 import pytest
+import torch
 
 from resattn.cli import main
 from resattn.cli.models import model_rows
+from resattn.engine.provenance import cpu_model_and_flags
 from resattn.models import list_models
 from resattn.models.stats import live_stats, model_stats
+from resattn.runtime import cpu_has_native_bf16
 
 
 def test_models_table(capsys):
@@ -83,4 +87,20 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--version"])
     assert exit_info.value.code == 0
-    assert capsys.readouterr().out.strip().startswith(f"resattn {resattn.__version__} (torch ")
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == (f"resattn {resattn.__version__} (torch {torch.__version__}, "
+                        f"Python {platform.python_version()})")
+    # what a bug report needs: the CPU with its flags and the precision the default picks there
+    model, _ = cpu_model_and_flags()
+    precision = "bf16" if cpu_has_native_bf16() else "fp32"
+    assert lines[1].startswith(f"cpu: {model}") and lines[1].endswith(
+        f"; default precision {precision}")
+    assert len(lines) == 2 + (torch.cuda.device_count() if torch.cuda.is_available() else 0)
+
+
+def test_version_names_the_precision_of_each_cpu_kind(monkeypatch, capsys):
+    for forced, precision in (("1", "bf16"), ("0", "fp32")):
+        monkeypatch.setenv("RESATTN_CPU_BF16", forced)
+        with pytest.raises(SystemExit):
+            main(["--version"])
+        assert capsys.readouterr().out.splitlines()[1].endswith(f"default precision {precision}")

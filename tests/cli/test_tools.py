@@ -16,6 +16,8 @@ from PIL import Image
 import resattn
 from resattn.cli import main
 from resattn.data import load_cifar
+from resattn.engine.provenance import cpu_model_and_flags
+from resattn.runtime import cpu_has_native_bf16
 
 
 def png_bomb(path: Path, side: int = 30000) -> Path:
@@ -174,6 +176,11 @@ def test_bench_runs_and_reports(capsys):
                  "--device", "cpu"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["params"] == 1030810 and doc["flops"] > 1e8
+    # the figures name the CPU they ran on and whether its bf16 is native
+    model, flags = cpu_model_and_flags()
+    assert doc["device_name"].startswith(model) and doc["threads"] == torch.get_num_threads()
+    assert doc["cpu_native_bf16"] == cpu_has_native_bf16()
+    assert all(f in doc["device_name"] for f in flags)
     assert [(r["mode"], r["variant"]) for r in doc["results"]] == [
         ("train", "fp32"), ("train", "bf16+cl"), ("inference", "fp32"),
         ("inference", "bf16+cl")]
@@ -198,7 +205,8 @@ def test_predict_and_evaluate_int8(small_run, cifar10_dir, test_pngs):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--int8", "--calibration-images", "1"], "int8 calibration needs at least 2 images"),
+    (["--int8", "--calibration-images", "1"],
+     "--calibration-images 1 is not valid; int8 calibration needs at least 2 images"),
     (["--int8", "--device", "cuda"], "no CUDA device is available"),
 ])
 def test_int8_bad_input_is_one_line_error(small_run, test_pngs, args, message):
@@ -244,7 +252,7 @@ def test_export_int8_torchscript(small_run, cifar10_dir, tmp_path):
         assert loaded(x).shape == (70, 10)
     onnx = cli("export", str(small_run), "--format", "onnx", "--int8", "--out",
                str(tmp_path / "x.onnx"))
-    assert onnx.returncode == 2 and "--int8 exports to TorchScript only" in onnx.stderr
+    assert onnx.returncode == 2 and "int8 exports to TorchScript only" in onnx.stderr
     assert not (tmp_path / "x.onnx").exists()
 
 

@@ -44,7 +44,8 @@ class Explainer:
         self.classes, self.size = list(meta["classes"]), int(meta["input_size"])
         self.crop_pct, self.mean, self.std = float(meta["crop_pct"]), meta["mean"], meta["std"]
         self.device = resolve_device(device)
-        self.model = inference_model(model.to(self.device), channels_last=False)
+        # a copy on the device: the caller's model stays where and as it was
+        self.model = inference_model(model, channels_last=False).to(self.device)
         self.modules = [name for name, _ in self.model.attention_modules()]
         if not self.modules:
             raise UserError(f"{self.name} has no attention masks to show (residual=none)")

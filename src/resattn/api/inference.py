@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +23,13 @@ CALIBRATION_IMAGES = 512
 SPLITS = ("test", "val")
 
 
-def _model_and_checkpoint(model_or_path: nn.Module | str | Path, weights: str
+def model_and_checkpoint(model_or_path: nn.Module | str | Path, weights: str
                           ) -> tuple[nn.Module, dict[str, Any]]:
+    """The model to run, in eval mode. A model the caller passes is copied, never changed:
+    evaluating in the middle of a training loop must not leave it in eval mode, on another
+    device or in another memory format."""
     if isinstance(model_or_path, nn.Module):
-        return model_or_path.eval(), checkpoint_of(model_or_path)
+        return copy.deepcopy(model_or_path).eval(), checkpoint_of(model_or_path)
     ckpt = load_source(model_or_path)
     model, _ = model_from_checkpoint(ckpt, weights)
     return model, ckpt
@@ -91,7 +95,7 @@ def evaluate(model_or_path: nn.Module | str | Path, split: str = "test", *,
         raise InvalidOption("batch_size", batch_size, "it must be >= 1")
     if test_subset < 0:
         raise InvalidOption("test_subset", test_subset, "it must be >= 0")
-    model, ckpt = _model_and_checkpoint(model_or_path, weights)
+    model, ckpt = model_and_checkpoint(model_or_path, weights)
     cfg = from_dict(ckpt["config"])
     if data_dir is not None:
         cfg.data_dir = data_dir
@@ -151,7 +155,7 @@ class Predictor:
                  calibration_images: int = CALIBRATION_IMAGES, data_dir: str | None = None):
         from ..models import inference_model
 
-        model, ckpt = _model_and_checkpoint(model_or_path, weights)
+        model, ckpt = model_and_checkpoint(model_or_path, weights)
         self.device = resolve_device(device)
         self.amp = resolve_amp(amp, self.device)
         self.precision: dict[str, Any] = {"precision": self.amp if self.amp != "off" else "fp32"}

@@ -7,9 +7,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from torch import nn
+
 from ..errors import UserError
 from ..weights import write_weights
-from .build import load_source, model_from_checkpoint, weights_meta
+from .build import checkpoint_of, load_source, model_from_checkpoint, weights_meta
 
 
 def run_summary(source: str | Path) -> dict[str, Any] | None:
@@ -23,17 +25,20 @@ def run_summary(source: str | Path) -> dict[str, Any] | None:
     return summary if isinstance(summary, dict) else None
 
 
-def save_pretrained(source: str | Path, folder: str | Path, weights: str = "auto"
+def save_pretrained(source: nn.Module | str | Path, folder: str | Path, weights: str = "auto"
                     ) -> Path:
-    """Write `source` (a run, checkpoint, weights folder or tag) as model.safetensors (fp32),
-    config.json and README.md into `folder`; returns the folder."""
+    """Write `source` (a run, checkpoint, weights folder, tag or `load_model` model) as
+    model.safetensors (fp32), config.json and README.md into `folder`; returns the folder."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise UserError(f"{folder} is a file; give a folder for the weights")
-    ckpt = load_source(source)
-    model, _ = model_from_checkpoint(ckpt, weights)
+    if isinstance(source, nn.Module):
+        model, ckpt, summary = source, checkpoint_of(source), None
+    else:
+        ckpt = load_source(source)
+        model, _ = model_from_checkpoint(ckpt, weights)
+        summary = run_summary(source)
     meta = weights_meta(ckpt)
-    summary = run_summary(source)
     if summary is not None:
         meta["metrics"] = {k: summary.get(k) for k in ("test_acc", "test_top5", "test_images",
                                                          "val_acc", "tta", "eval_weights")}

@@ -34,15 +34,45 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(
-        prog="resattn", description="Residual Attention Networks: build, train, evaluate, explain.")
+class Version(argparse.Action):
+    """`--version`: what a bug report needs, read only when asked (it touches the devices)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="show the versions, the device and the default precision, and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(version_report())
+        parser.exit()
+
+
+def version_report() -> str:
+    """'resattn 0.1.0 (torch 2.13.0+cpu, Python 3.12.3)', then one line per device with the
+    precision `--amp auto` picks on it."""
+    import platform
+
     import torch
 
     from .. import __version__
+    from ..engine.provenance import device_name
+    from ..runtime import resolve_amp
 
-    parser.add_argument("--version", action="version",
-                        version=f"resattn {__version__} (torch {torch.__version__})")
+    lines = [f"resattn {__version__} (torch {torch.__version__}, "
+             f"Python {platform.python_version()})"]
+    devices = [torch.device("cpu")]
+    if torch.cuda.is_available():
+        devices += [torch.device("cuda", i) for i in range(torch.cuda.device_count())]
+    for device in devices:
+        amp = resolve_amp("auto", device)
+        lines.append(f"{device}: {device_name(device)}; default precision "
+                     f"{'fp32' if amp == 'off' else amp}")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="resattn", description="Residual Attention Networks: build, train, evaluate, explain.")
+    parser.add_argument("--version", action=Version)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, module in COMMANDS.items():
         module.add_parser(sub, name)
@@ -55,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command].run(args) or 0
     except UserError as exc:
-        print(f"resattn {args.command}: error: {user_message(exc)}", file=sys.stderr)
+        print(f"resattn {args.command}: error: {user_message(exc, args)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"resattn {args.command}: interrupted", file=sys.stderr)
@@ -63,14 +93,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception:  # not the user's doing: keep the traceback for the report
         traceback.print_exc()
         print(f"resattn {args.command}: internal error; this is a bug, please report it with "
-              "the command line and the traceback above", file=sys.stderr)
+              "the command line, the traceback above and the output of resattn --version",
+              file=sys.stderr)
         return 1
 
 
-def user_message(exc: UserError) -> str:
-    """One line; an invalid option is named by its flag when it has one."""
+def user_message(exc: UserError, args: argparse.Namespace | None = None) -> str:
+    """One line; an invalid option is named by its flag when it has one (a training option,
+    or a flag of the command that ran)."""
     from ..config import FIELDS
 
-    if isinstance(exc, InvalidOption) and exc.key in FIELDS:
+    flags = vars(args) if args is not None else {}
+    if isinstance(exc, InvalidOption) and (exc.key in FIELDS or exc.key in flags):
         return exc.as_flag()
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -10,6 +10,7 @@ import multiprocessing as mp
 import torch
 
 from ..engine.bench import measure
+from ..engine.provenance import device_name
 from ..errors import UserError
 from ..models import count_flops, count_params, create_model, get_spec, list_models
 from ..runtime import cpu_has_native_bf16, resolve_device
@@ -108,8 +109,7 @@ def run(args: argparse.Namespace) -> int:
     rate = peak_rate(device, args.peak_tflops)
     header = {"model": args.model, "params": count_params(model), "flops": macs,
               "input_size": size, "device": str(device),
-              "device_name": torch.cuda.get_device_name(device) if device.type == "cuda"
-              else None,
+              "device_name": device_name(device),  # the CPU's model and bf16/AMX/VNNI flags
               "threads": torch.get_num_threads(), "torch": torch.__version__,
               "cpu_native_bf16": cpu_has_native_bf16() if device.type == "cpu" else None,
               "peak_flops": rate}
@@ -140,9 +140,11 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({**header, "results": rows}, indent=2))
     else:
+        native = {True: ", native bf16", False: ", no native bf16 (fp32 by default)",
+                  None: ""}[header["cpu_native_bf16"]]
         print(f"{args.model}: {header['params'] / 1e6:.2f}M params, "
-              f"{macs / 1e9:.3f} GMACs at {size}x{size}, {header['device_name'] or device}, "
-              f"{header['threads']} threads, torch {torch.__version__}")
+              f"{macs / 1e9:.3f} GMACs at {size}x{size}; {header['device_name']}{native}; "
+              f"torch {torch.__version__}")
     return 0
 
 

@@ -35,7 +35,8 @@ def device_name(device: torch.device) -> str:
         return torch.cuda.get_device_name(device)
     model, flags = cpu_model_and_flags()
     extra = f" ({', '.join(flags)})" if flags else ""
-    return f"{model}{extra}, {torch.get_num_threads()} threads"
+    threads = torch.get_num_threads()
+    return f"{model}{extra}, {threads} thread{'s' if threads != 1 else ''}"
 
 
 def environment(device: torch.device) -> dict[str, Any]:

@@ -80,7 +80,7 @@ def confusion_figure(confusion: list[list[int]], classes: list[str], title: str 
         for i in range(k):
             for j in range(k):
                 if counts[i, j]:
-                    ax.text(j, i, int(counts[i, j]), ha="center", va="center", fontsize=6,
+                    ax.text(j, i, str(int(counts[i, j])), ha="center", va="center", fontsize=6,
                             color="white" if frac[i, j] > 0.5 else "black")
     ax.set(xlabel="predicted", ylabel="true", title=title or "confusion matrix")
     fig.tight_layout()

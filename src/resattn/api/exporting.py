@@ -21,6 +21,7 @@ from ..engine.checkpoint import follow_umask
 from ..errors import InvalidOption, UserError
 from ..models import inference_model
 from ..weights import sha256_of
+from .build import weights_meta
 from .inference import CALIBRATION_IMAGES, int8_model, model_and_checkpoint
 from .sharing import save_pretrained
 
@@ -49,10 +50,10 @@ def export(source: nn.Module | str | Path, out: str | Path, format: str = "onnx"
     if int8 and format != "torchscript":
         raise InvalidOption("format", format, "int8 exports to TorchScript only; use "
                             "torchscript")
-    if format == "onnx" and opset not in OPSETS:
-        raise InvalidOption("opset", opset, f"use {OPSETS.start} to {OPSETS.stop - 1} "
-                            f"(default {DEFAULT_OPSET})")
     if format == "onnx":
+        if opset not in OPSETS:
+            raise InvalidOption("opset", opset, f"use {OPSETS.start} to {OPSETS.stop - 1} "
+                                f"(default {DEFAULT_OPSET})")
         _onnx_modules()  # missing packages: say so before anything is read or made
     out = Path(out).expanduser()
     if format == "safetensors":
@@ -93,18 +94,17 @@ def export(source: nn.Module | str | Path, out: str | Path, format: str = "onnx"
             "bytes": out.stat().st_size, "sha256": digest, "max_abs_diff": diff}
 
 
+# what of a weights folder's config.json a deployed file carries: no training configuration
+DEPLOYED_KEYS = ("model", "classes", "input_size", "crop_pct", "normalization", "mean",
+                 "mean_shape", "std", "std_shape")
+
+
 def export_metadata(ckpt: dict) -> dict:
     """What a deployed file needs beside the graph: classes, geometry and normalisation."""
-    cfg = ckpt["config"]
-    return {
-        "model": cfg["model"], "classes": list(ckpt["classes"]),
-        "input_size": int(ckpt["input_size"]), "crop_pct": float(ckpt.get("crop_pct", 1.0)),
-        "normalization": cfg["normalization"],
-        "mean": ckpt["mean"].flatten().tolist(), "mean_shape": list(ckpt["mean"].shape),
-        "std": ckpt["std"].flatten().tolist(), "std_shape": list(ckpt["std"].shape),
-        "input": "float32 (N, 3, S, S) RGB, x = (pixels / 255 - mean) / std",
-        "output": "logits (N, classes)",
-    }
+    meta = weights_meta(ckpt)
+    return {**{key: meta[key] for key in DEPLOYED_KEYS},
+            "input": "float32 (N, 3, S, S) RGB, x = (pixels / 255 - mean) / std",
+            "output": "logits (N, classes)"}
 
 
 def _temporary_beside(out: Path) -> Path:

@@ -50,6 +50,9 @@ FORBIDDEN = {
     "experiment": {"cli"},
     "config": {"api", "cli", "engine"},
     "runtime": {"api", "cli", "engine"},
+    # the bottom layer: everything writes files through it
+    "files": {"api", "cli", "engine", "models", "data", "weights", "viz", "serve",
+              "experiment", "config", "runtime"},
 }
 
 

@@ -6,8 +6,6 @@ safetensors is a weights folder in the Hugging Face layout (`save_pretrained`)."
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -17,8 +15,8 @@ import torch
 from torch import nn
 
 from ..config import from_dict
-from ..engine.checkpoint import follow_umask
 from ..errors import InvalidOption, UserError
+from ..files import replacing, write_text
 from ..models import inference_model
 from ..weights import sha256_of
 from .build import weights_meta
@@ -76,8 +74,7 @@ def export(source: nn.Module | str | Path, out: str | Path, format: str = "onnx"
     size = int(ckpt["input_size"])
     g = torch.Generator().manual_seed(0)  # the caller's random stream is left alone
     writer = _write_torchscript if format == "torchscript" else _write_onnx
-    tmp = _temporary_beside(out)
-    try:
+    with replacing(out, what="the export") as tmp:  # whole and checked, or not at all
         exported = writer(model, torch.randn(2, 3, size, size, generator=g), meta, tmp, opset)
         check = torch.randn(5, 3, size, size, generator=g)
         with torch.inference_mode():
@@ -85,11 +82,8 @@ def export(source: nn.Module | str | Path, out: str | Path, format: str = "onnx"
         if not diff < MAX_DIFF:  # the exporter's bug, not the user's: keep its traceback
             raise RuntimeError(f"the {format} export disagrees with PyTorch (max |logit diff| "
                                f"{diff:.2e}); nothing was written")
-        os.replace(tmp, out)  # whole and checked, or not at all
-    finally:
-        tmp.unlink(missing_ok=True)
     digest = sha256_of(out)
-    Path(f"{out}.sha256").write_text(f"{digest}  {out.name}\n")
+    write_text(f"{out}.sha256", f"{digest}  {out.name}\n", what="the checksum")
     return {"path": str(out), "format": format, "precision": meta["precision"],
             "bytes": out.stat().st_size, "sha256": digest, "max_abs_diff": diff}
 
@@ -105,19 +99,6 @@ def export_metadata(ckpt: dict) -> dict:
     return {**{key: meta[key] for key in DEPLOYED_KEYS},
             "input": "float32 (N, 3, S, S) RGB, x = (pixels / 255 - mean) / std",
             "output": "logits (N, classes)"}
-
-
-def _temporary_beside(out: Path) -> Path:
-    """An empty file next to `out` (same file system: the final rename is atomic)."""
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=out.name + ".", suffix=".tmp", dir=out.parent)
-    except OSError as exc:
-        raise UserError(f"cannot write {out} ({exc.strerror or exc}); choose another place"
-                        ) from None
-    os.close(fd)
-    follow_umask(tmp)
-    return Path(tmp)
 
 
 def _write_torchscript(model: nn.Module, example: torch.Tensor, meta: dict, path: Path,

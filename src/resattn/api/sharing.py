@@ -10,6 +10,7 @@ from typing import Any
 from torch import nn
 
 from ..errors import UserError
+from ..files import write_text
 from ..weights import write_weights
 from .build import checkpoint_of, load_source, model_from_checkpoint, weights_meta
 
@@ -47,7 +48,7 @@ def save_pretrained(source: nn.Module | str | Path, folder: str | Path, weights:
         meta["environment"] = summary.get("environment")
     try:
         path, digest = write_weights(model.state_dict(), folder, meta)
-        (folder / "README.md").write_text(model_card({**meta, "sha256": digest}))
+        write_text(folder / "README.md", model_card({**meta, "sha256": digest}))
     except OSError as exc:
         raise UserError(f"cannot write {folder} ({exc.strerror or exc}); choose another place"
                         ) from None

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..api.inference import evaluate
 from ..errors import UserError
+from ..files import write_text
 from .common import add_int8_args, add_source_arg, add_weights_arg
 
 
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
                       progress=not args.json)
     classes = result.pop("classes")
     if args.save_predictions:
-        Path(args.save_predictions).write_text(json.dumps(
+        write_text(args.save_predictions, json.dumps(
             {"split": args.split, "classes": classes,
              "predictions": result.pop("predictions"), "images": result.pop("image_ids")}) + "\n")
     if args.confusion:

@@ -17,6 +17,7 @@ from ..engine.provenance import environment
 from ..engine.trainer import Interrupted
 from ..errors import UserError
 from ..experiment import aggregate, load_suite, parse_budget, plan, results_markdown, suite_names
+from ..files import write_text
 from ..runtime import resolve_device
 
 
@@ -93,8 +94,8 @@ def run(args: argparse.Namespace) -> int:
                                         if k != "data_dir")
     target = out / suite.name
     target.mkdir(parents=True, exist_ok=True)
-    (target / "results.md").write_text(results_markdown(suite, rows, header))
-    (target / "results.json").write_text(json.dumps(
+    write_text(target / "results.md", results_markdown(suite, rows, header))
+    write_text(target / "results.json", json.dumps(
         {"suite": suite.name, "header": header, "rows": rows,
          "runs": {f"{p.suite_run}/seed{p.seed}": str(p.run_dir) for p in planned}},
         indent=2) + "\n")

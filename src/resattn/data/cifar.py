@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import InvalidOption
+from ..errors import InvalidOption, UserError
+from ..files import write_text
 from .dataset import ImageSet
 from .download import DataError, check_md5, download, md5sum, safe_extract
 
@@ -137,13 +138,8 @@ def locate(src: CifarSource, data_dir: str | os.PathLike | None = None,
 
 def _write_manifest(folder: Path, src: CifarSource) -> dict[str, str]:
     hashes = {f: md5sum(folder / f) for f in src.data_files}
-    tmp = folder / (MANIFEST + ".part")
-    try:
-        tmp.write_text(json.dumps(hashes, indent=2))
-        os.replace(tmp, folder / MANIFEST)
-    except OSError:  # a read-only data folder: the hashes are recomputed next time
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
+    with contextlib.suppress(UserError):  # a read-only data folder: recomputed next time
+        write_text(folder / MANIFEST, json.dumps(hashes, indent=2))
     return hashes
 
 

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import tarfile
-import tempfile
 import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
 
 from ..errors import UserError
+from ..files import replacing
 
 
 class DataError(UserError):
@@ -38,21 +37,18 @@ def download(url: str, dest: Path, md5: str, progress: bool = True) -> Path:
     `dest` never holds a partial or unverified file."""
     from tqdm import tqdm
 
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=f"download {dest.name}",
-                      disable=not progress) as bar:
-                for block in iter(lambda: response.read(1 << 20), b""):
-                    out.write(block)
-                    bar.update(len(block))
+    # the caller turns network errors into its own message: errors=()
+    with replacing(dest, what="the download", advice="free some space or choose another "
+                   "data folder", errors=()) as tmp, tmp.open("wb") as out, \
+            urllib.request.urlopen(url, timeout=60) as response:
+        total = int(response.headers.get("Content-Length") or 0) or None
+        with tqdm(total=total, unit="B", unit_scale=True, desc=f"download {dest.name}",
+                  disable=not progress) as bar:
+            for block in iter(lambda: response.read(1 << 20), b""):
+                out.write(block)
+                bar.update(len(block))
+        out.flush()
         check_md5(tmp, md5, f"the download from {url} was damaged; try again")
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
     return dest
 
 
@@ -77,13 +73,10 @@ def safe_extract(archive: Path, dest: Path, members: Iterable[str]) -> None:
                                     "delete the archive and download the official one")
                 target = dest / name
                 target.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp_name = tempfile.mkstemp(dir=target.parent, suffix=".part")
-                try:
-                    with os.fdopen(fd, "wb") as out:
-                        shutil.copyfileobj(tar.extractfile(info), out, 1 << 20)
-                    os.replace(tmp_name, target)
-                finally:
-                    Path(tmp_name).unlink(missing_ok=True)
+                # read errors of the archive are mapped below: errors=()
+                with replacing(target, advice="free some space or choose another data "
+                               "folder", errors=()) as tmp, tmp.open("wb") as out:
+                    shutil.copyfileobj(tar.extractfile(info), out, 1 << 20)
                 found.add(name)
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise DataError(f"{archive} cannot be read as a tar archive ({exc}); "

@@ -5,10 +5,8 @@ checked on load: a file with flipped bytes is refused, not silently used."""
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
 import random
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError
+from ..files import replacing
 
 FORMAT = "resattn-checkpoint"
 VERSION = 1
@@ -72,45 +71,15 @@ def payload_sha256(state: Any) -> str:
     return digest.hexdigest()
 
 
-def follow_umask(path: str | Path) -> None:
-    """Give a file made by mkstemp (mode 0600) the mode every other file of the user gets."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(path, 0o666 & ~mask)
-
-
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
-    """Write to a temporary file in the same folder, fsync it, then rename over `path`: a crash at
-    any moment leaves either the old checkpoint or the new one, never a torn file."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise UserError(f"cannot write the checkpoint {path} ({exc.strerror or exc}); choose "
-                        "another output folder") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"format": FORMAT, "version": VERSION, **state,
-                        "payload_sha256": payload_sha256(state)}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        follow_umask(tmp)
-        os.replace(tmp, path)
-    except (OSError, RuntimeError) as exc:  # disk full, quota (torch.save's writer raises
-        # RuntimeError): the previous checkpoint is still there
-        reason = getattr(exc, "strerror", None) or str(exc).strip().split("\n")[0][:100]
-        raise UserError(f"cannot write the checkpoint {path} ({reason}); "
-                        f"{'the previous one is kept' if path.exists() else 'nothing saved'}; "
-                        "free some space and resume") from None
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return path
+    """Written whole or not at all (`files.replacing`): a crash or a full disk at any moment
+    leaves either the old checkpoint or the new one, never a torn file."""
+    # torch.save's writer raises RuntimeError when the disk is full
+    with replacing(path, what="the checkpoint", advice="free some space or choose another "
+                   "output folder, then resume", errors=(OSError, RuntimeError)) as tmp:
+        torch.save({"format": FORMAT, "version": VERSION, **state,
+                    "payload_sha256": payload_sha256(state)}, tmp)
+    return Path(path)
 
 
 def resolve_checkpoint(path: str | Path) -> Path:

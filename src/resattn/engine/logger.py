@@ -4,13 +4,15 @@ console (progress bars, one line per epoch, the closing table). Silent on ranks 
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from ..files import write_text
+
+ADVICE = "free some space or choose another output folder (--out)"
 
 
 def new_run_dir(out: str | Path, model: str, dataset: str) -> Path:
@@ -46,12 +48,6 @@ def read_metrics(path: Path) -> tuple[list[dict[str, Any]], int]:
     return rows, bad
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 class RunLogger:
     def __init__(self, run_dir: Path, enabled: bool = True, tensorboard: bool = True,
                  progress: bool = True):
@@ -73,7 +69,7 @@ class RunLogger:
     # files ---------------------------------------------------------------------------------
     def write_config(self, text: str) -> None:
         if self.enabled:
-            _write_text_atomic(self.run_dir / "config.toml", text)
+            write_text(self.run_dir / "config.toml", text, advice=ADVICE)
 
     def truncate_metrics(self, last_epoch: int) -> None:
         """On resume: drop lines of epochs after the checkpoint (they will be run again)."""
@@ -83,8 +79,8 @@ class RunLogger:
         rows, bad = read_metrics(path)
         if bad:
             self.print(f"note: dropped {bad} unreadable line(s) of {path}")
-        _write_text_atomic(path, "".join(json.dumps(row) + "\n" for row in rows
-                                         if row["epoch"] <= last_epoch))
+        write_text(path, "".join(json.dumps(row) + "\n" for row in rows
+                                 if row["epoch"] <= last_epoch), advice=ADVICE)
 
     def log_epoch(self, row: dict[str, Any]) -> None:
         if not self.enabled:
@@ -122,7 +118,8 @@ class RunLogger:
     def write_summary(self, summary: dict[str, Any], hparams: dict[str, Any]) -> None:
         if not self.enabled:
             return
-        _write_text_atomic(self.run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+        write_text(self.run_dir / "summary.json", json.dumps(summary, indent=2) + "\n",
+                   advice=ADVICE)
         if self.writer is not None:
             clean = {k: v for k, v in hparams.items() if isinstance(v, (int, float, str, bool))}
             metrics = {f"hparam/{k}": summary[k] for k in ("val_acc", "test_acc", "train_acc")

@@ -8,18 +8,15 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..errors import UserError
+from ..files import replacing
 
 
 def save_figure(fig: Figure, path: str | Path) -> Path:
     path = Path(path)
     if path.is_dir():
         raise UserError(f"{path} is a directory; give a .png file name")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, format="png")
-    except OSError as exc:
-        raise UserError(f"cannot write {path} ({exc.strerror or exc}); choose another place"
-                        ) from None
+    with replacing(path) as tmp:
+        fig.savefig(tmp, format="png")
     return path
 
 

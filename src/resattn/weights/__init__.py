@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from ..errors import InvalidOption, UserError
+from ..files import write_text
 from .safetensors import load_file, save_file
 
 REGISTRY = "registry.json"
@@ -89,7 +90,7 @@ def write_weights(state: dict[str, torch.Tensor], folder: Path, meta: dict[str, 
                      folder / "model.safetensors",
                      {"format": "pt", "model": meta["model"], "library": "resattn"})
     digest = sha256_of(path)
-    (folder / "config.json").write_text(json.dumps({**meta, "sha256": digest}, indent=1) + "\n")
+    write_text(folder / "config.json", json.dumps({**meta, "sha256": digest}, indent=1) + "\n")
     return path, digest
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import tarfile
+import zlib
 
 import pytest
 import torch
 from synthetic_data import cifar10_archive, cifar100_archive, write_tar
 
-from resattn.data import DataError, cifar, image_stats, load_cifar
+from resattn.data import DataError, cifar, download, image_stats, load_cifar
+from resattn.data.download import safe_extract
+from resattn.errors import UserError
 
 
 @pytest.fixture
@@ -173,3 +177,48 @@ def test_data_dir_resolution(tmp_path, monkeypatch):
     monkeypatch.delenv("RESATTN_DATA_DIR")
     monkeypatch.setenv("HOME", str(tmp_path))
     assert cifar.default_data_dir() == tmp_path / ".cache" / "resattn"
+
+
+def test_a_full_disk_while_extracting_is_the_disks_fault_not_the_archives(patched10, monkeypatch):
+    """Writing an extracted member fails (ENOSPC): one line about the disk, not 'delete the
+    archive and download it again'; no partial member is left, the archive is untouched."""
+    root, src, _ = patched10
+    archive = (root / src.archive).read_bytes()
+
+    def full(reader, out, length):
+        out.write(reader.read(1000))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(download.shutil, "copyfileobj", full)
+    with pytest.raises(UserError, match=r"cannot write .*data_batch_1\.bin \(No space left on "
+                                        r"device\); nothing was written; free some space") as info:
+        load_cifar("cifar10", root, download_ok=False)
+    assert not isinstance(info.value, DataError)
+    assert not any((root / src.folder).iterdir()) and (root / src.archive).read_bytes() == archive
+
+
+def test_a_damaged_stream_while_extracting_is_the_archives_fault(tmp_path):
+    """Read errors of a member (a damaged gzip stream: gzip's OSError or zlib's own error) still
+    say to fetch the archive again, as one line."""
+    good = tmp_path / "a.tar.gz"
+    write_tar(good, {"d/x.bin": b"".join(b"%06d," % i for i in range(100_000))})
+    raw, bad = good.read_bytes(), tmp_path / "bad.tar.gz"
+
+    def gzip_fails(data: bytes) -> bool:
+        bad.write_bytes(data)
+        try:
+            with tarfile.open(bad, "r:*") as tar:
+                tar.extractfile("d/x.bin").read()
+        except (OSError, zlib.error):  # BadGzipFile is an OSError: not to be taken for the disk's
+            return True
+        return False
+
+    for pos in range(len(raw) // 2, len(raw)):  # a flipped byte in the member's deflate stream
+        damaged = raw[:pos] + bytes([raw[pos] ^ 0xFF]) + raw[pos + 1:]
+        if gzip_fails(damaged):
+            break
+    else:
+        pytest.fail("no damaged stream found")
+    with pytest.raises(DataError, match=r"cannot be read as a tar archive \(.*\); delete it and"):
+        safe_extract(bad, tmp_path / "out", ["d/x.bin"])
+    assert not (tmp_path / "out" / "d" / "x.bin").exists()

@@ -6,8 +6,10 @@ import hashlib
 import shutil
 import tarfile
 import urllib.request
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 from ..errors import UserError
 from ..files import replacing
@@ -52,11 +54,24 @@ def download(url: str, dest: Path, md5: str, progress: bool = True) -> Path:
     return dest
 
 
+class _ArchiveReads:
+    """A tar member whose read errors are the archive's (TarError), never taken for the disk's
+    (OSError) while its bytes are written."""
+
+    def __init__(self, member: BinaryIO | None):
+        self.member = member
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self.member.read(size)
+        except (OSError, zlib.error) as exc:  # a damaged compressed stream
+            raise tarfile.ReadError(str(exc)) from None
+
+
 def safe_extract(archive: Path, dest: Path, members: Iterable[str]) -> None:
     """Extract exactly the expected regular files of a tar archive. Links, devices, absolute
     paths, `..` components and unexpected names are rejected, not skipped silently."""
     wanted = set(members)
-    dest.mkdir(parents=True, exist_ok=True)
     try:
         with tarfile.open(archive, "r:*") as tar:
             found = set()
@@ -71,14 +86,14 @@ def safe_extract(archive: Path, dest: Path, members: Iterable[str]) -> None:
                 if not info.isfile():
                     raise DataError(f"{archive}: member {name!r} is a link or special file; "
                                     "delete the archive and download the official one")
-                target = dest / name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                # read errors of the archive are mapped below: errors=()
-                with replacing(target, advice="free some space or choose another data "
-                               "folder", errors=()) as tmp, tmp.open("wb") as out:
-                    shutil.copyfileobj(tar.extractfile(info), out, 1 << 20)
+                # the archive's read errors are TarErrors here, mapped below; the disk's
+                # (full, read-only) end in replacing as one line of their own
+                with replacing(dest / name, advice="free some space, or extract the archive "
+                               "into another folder and point the data folder at it") as tmp, \
+                        tmp.open("wb") as out:
+                    shutil.copyfileobj(_ArchiveReads(tar.extractfile(info)), out, 1 << 20)
                 found.add(name)
-    except (tarfile.TarError, EOFError, OSError) as exc:
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         raise DataError(f"{archive} cannot be read as a tar archive ({exc}); "
                         "delete it and download it again") from None
     missing = sorted(wanted - found)

@@ -145,7 +145,7 @@ def test_download_verifies_then_renames(tmp_path, monkeypatch):
     data.mkdir()
     train, _ = load_cifar("cifar10", data, progress=False)
     assert len(train) == 100 and (data / src.archive).is_file()
-    assert not list(data.glob("*.part"))
+    assert sorted(p.name for p in data.iterdir()) == [src.folder, src.archive]  # no temporaries
 
 
 def test_download_with_wrong_md5_leaves_nothing(tmp_path, monkeypatch):
@@ -158,6 +158,53 @@ def test_download_with_wrong_md5_leaves_nothing(tmp_path, monkeypatch):
     data = tmp_path / "data"
     data.mkdir()
     with pytest.raises(DataError, match="download .* was damaged"):
+        load_cifar("cifar10", data, progress=False)
+    assert list(data.iterdir()) == []
+
+
+def test_a_full_disk_while_downloading_is_the_disks_fault_not_the_networks(tmp_path,
+                                                                           monkeypatch):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    src, _ = cifar10_archive(mirror)
+    monkeypatch.setitem(cifar.SOURCES, "cifar10", cifar.CifarSource(
+        **{**src.__dict__, "url": (mirror / src.archive).as_uri()}))
+
+    def full(reader, out, length):
+        out.write(reader.read(1000))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(download.shutil, "copyfileobj", full)
+    data = tmp_path / "data"
+    data.mkdir()
+    full_disk = (r"cannot write the download .*cifar-10-binary\.tar\.gz \(No space left on "
+                 r"device\); nothing was written; free some space")
+    with pytest.raises(UserError, match=full_disk) as info:
+        load_cifar("cifar10", data, progress=False)
+    assert not isinstance(info.value, DataError) and list(data.iterdir()) == []
+
+
+def test_a_connection_dropped_mid_download_is_the_networks_one_line(tmp_path, monkeypatch):
+    """The server closes the connection early: http.client's IncompleteRead (no OSError) used
+    to escape as a traceback."""
+    import http.client
+
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    src, _ = cifar10_archive(mirror)
+    monkeypatch.setitem(cifar.SOURCES, "cifar10", cifar.CifarSource(
+        **{**src.__dict__, "url": (mirror / src.archive).as_uri()}))
+
+    def dropped(reader, out, length):
+        reader.response.read = lambda size=-1: (_ for _ in ()).throw(
+            http.client.IncompleteRead(b"abc", 1000))
+        reader.read(length)
+
+    monkeypatch.setattr(download.shutil, "copyfileobj", dropped)
+    data = tmp_path / "data"
+    data.mkdir()
+    with pytest.raises(DataError, match="cannot be downloaded .*IncompleteRead.*put "
+                                        "cifar-10-binary.tar.gz in"):
         load_cifar("cifar10", data, progress=False)
     assert list(data.iterdir()) == []
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import shutil
 import tarfile
 import urllib.request
@@ -34,23 +35,48 @@ def check_md5(path: Path, expected: str, what_to_do: str) -> None:
                         f"{what_to_do}")
 
 
+class _NetworkError(Exception):
+    """A network error on its way through `replacing`, which takes OSErrors for the disk's."""
+
+
+class _NetworkReads:
+    """A response whose read errors are the network's (a dropped connection), kept apart from
+    the disk's while its bytes are written; reads advance `bar`."""
+
+    def __init__(self, response, bar):
+        self.response, self.bar = response, bar
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            block = self.response.read(size)
+        except (OSError, http.client.HTTPException) as exc:
+            raise _NetworkError(exc) from None
+        self.bar.update(len(block))
+        return block
+
+
 def download(url: str, dest: Path, md5: str, progress: bool = True) -> Path:
     """Fetch `url` into a temporary file beside `dest`, verify its MD5, then rename it into place:
-    `dest` never holds a partial or unverified file."""
+    `dest` never holds a partial or unverified file. Network errors are raised as OSErrors for
+    the caller to explain; the disk's (full, read-only) are one UserError of their own."""
     from tqdm import tqdm
 
-    # the caller turns network errors into its own message: errors=()
-    with replacing(dest, what="the download", advice="free some space or choose another "
-                   "data folder", errors=()) as tmp, tmp.open("wb") as out, \
-            urllib.request.urlopen(url, timeout=60) as response:
-        total = int(response.headers.get("Content-Length") or 0) or None
-        with tqdm(total=total, unit="B", unit_scale=True, desc=f"download {dest.name}",
-                  disable=not progress) as bar:
-            for block in iter(lambda: response.read(1 << 20), b""):
-                out.write(block)
-                bar.update(len(block))
-        out.flush()
-        check_md5(tmp, md5, f"the download from {url} was damaged; try again")
+    try:
+        with replacing(dest, what="the download", advice="free some space or choose another "
+                       "data folder") as tmp, tmp.open("wb") as out:
+            try:
+                response = urllib.request.urlopen(url, timeout=60)
+            except OSError as exc:
+                raise _NetworkError(exc) from None
+            total = int(response.headers.get("Content-Length") or 0) or None
+            with response, tqdm(total=total, unit="B", unit_scale=True,
+                                desc=f"download {dest.name}", disable=not progress) as bar:
+                shutil.copyfileobj(_NetworkReads(response, bar), out, 1 << 20)
+            out.flush()
+            check_md5(tmp, md5, f"the download from {url} was damaged; try again")
+    except _NetworkError as wrapped:
+        exc = wrapped.args[0]
+        raise exc if isinstance(exc, OSError) else ConnectionError(f"{exc!r}") from None
     return dest
 
 

@@ -61,8 +61,8 @@ def test_a_full_disk_is_one_line_and_the_old_file_stays(tmp_path, previous):
 
 
 def test_other_errors_pass_through_unchanged_and_leave_nothing(tmp_path):
-    """A failed check (an internal error) keeps its traceback; errors=() lets a caller map
-    its own OSErrors (a download's network error)."""
+    """A failed check (an internal error) keeps its traceback; only the classes in `errors`
+    are taken for the disk's."""
     target = tmp_path / "a.txt"
     target.write_text("old")
     with pytest.raises(RuntimeError, match="check failed"), files.replacing(target) as tmp:

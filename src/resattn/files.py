@@ -44,9 +44,10 @@ def replacing(path: str | Path, *, what: str = "", advice: str = "choose another
     file is removed and `path` is untouched.
 
     Making the temporary file, and an exception of a class in `errors` inside the block (disk
-    full, quota), end as one UserError naming `what` and `path`, whether the old file is kept,
-    and `advice`. Other exceptions pass through unchanged: a caller that maps its own errors
-    (a download's network error, a damaged archive) passes `errors=()`.
+    full, quota; a checkpoint adds torch.save's RuntimeError), end as one UserError naming
+    `what` and `path`, whether the old file is kept, and `advice`. Other exceptions pass
+    through unchanged (a failed check keeps its traceback). A block whose reads raise OSErrors
+    of their own (a network, a compressed archive) wraps them first (data/download.py).
     """
     path = Path(path)
     name = f"{what} {path}" if what else str(path)

@@ -19,7 +19,7 @@ def entries(folder):
 def test_the_new_content_lands_with_the_users_mode_and_is_synced(tmp_path, monkeypatch):
     synced = []
     real_sync = files._sync
-    monkeypatch.setattr(files, "_sync", lambda p, *a: (synced.append(p), real_sync(p, *a)))
+    monkeypatch.setattr(files, "_sync", lambda p: (synced.append(p), real_sync(p)))
     old = os.umask(0o027)
     try:
         files.write_text(tmp_path / "deep" / "a.txt", "new\n")

@@ -27,8 +27,9 @@ def _reason(exc: BaseException) -> str:
                                               or type(exc).__name__)
 
 
-def _sync(path: Path, flags: int = os.O_RDONLY) -> None:
-    fd = os.open(path, flags)
+def _sync(path: Path) -> None:
+    """fsync a file or a folder (a folder holds the rename of a file in it)."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:

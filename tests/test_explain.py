@@ -39,3 +39,28 @@ def test_a_model_without_masks_is_refused():
     baseline.pretrained_cfg = resattn.load_model(TAG).pretrained_cfg
     with pytest.raises(UserError, match="no attention masks"):
         Explainer(baseline)
+
+
+def test_explain_takes_paths_and_draws_the_visualize_picture(tmp_path):
+    img = Image.fromarray(np.random.default_rng(2).integers(0, 255, (40, 40, 3), np.uint8))
+    img.save(tmp_path / "photo.png")
+    model = resattn.load_model(TAG)
+    (from_path,), (from_image,) = (resattn.explain(model, [tmp_path / "photo.png"], topk=3),
+                                   resattn.explain(TAG, [img], topk=3))
+    direct = Explainer(TAG, topk=3)(img).top
+    for other in (from_image.top, direct):
+        assert [c for c, _ in from_path.top] == [c for c, _ in other]
+        assert [p for _, p in from_path.top] == pytest.approx([p for _, p in other], abs=1e-5)
+    assert len(from_path.top) == 3
+
+    # the input, then one overlay per module; with channels, one per module and channel
+    fig = from_path.figure()
+    shown = [ax for ax in fig.axes if ax.images]
+    assert len(shown) == 1 + 3 and fig.texts[0].get_text().startswith("predicted ")
+    assert len([ax for ax in from_path.figure(channels=[0, 5]).axes if ax.images]) == 1 + 6
+    with pytest.raises(UserError, match="channel 64 does not exist"):
+        from_path.figure(channels=[64])
+
+    written = from_path.save(tmp_path / "masks.png", title="my photo")
+    with Image.open(written) as png:
+        assert png.format == "PNG" and png.width > png.height > 100

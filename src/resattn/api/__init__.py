@@ -5,17 +5,19 @@
     model = resattn.load_model(run_dir)              # eval mode, model.pretrained_cfg
     resattn.evaluate(model)["top1"]                   # on the test split of its dataset
     resattn.predict(model, ["cat.jpg"], topk=3)      # [[("cat", 0.91), ...]]
+    resattn.explain(model, ["cat.jpg"])[0].save("cat_masks.png")  # every soft mask
     resattn.export(model, "model.onnx")               # or "torchscript", "safetensors"
 
 The command line (`resattn ...`) only parses arguments, calls these and prints.
 """
 
 from .build import build_model, load_data, load_model, load_source, model_from_checkpoint
+from .explain import Explainer, Explanation, explain
 from .exporting import export
 from .inference import Predictor, evaluate, int8_model, predict
 from .sharing import save_pretrained
 from .training import train, train_config
 
-__all__ = ["Predictor", "build_model", "evaluate", "export", "int8_model", "load_data",
-           "load_model", "load_source", "model_from_checkpoint", "predict", "save_pretrained",
-           "train", "train_config"]
+__all__ = ["Explainer", "Explanation", "Predictor", "build_model", "evaluate", "explain",
+           "export", "int8_model", "load_data", "load_model", "load_source",
+           "model_from_checkpoint", "predict", "save_pretrained", "train", "train_config"]

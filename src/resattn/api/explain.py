@@ -1,7 +1,7 @@
-"""`Explainer`: a trained model prepared once to say what it predicts for an image and where
-each attention module looks (its soft masks), for `visualize`-style pictures and the browser
-explorer. One implementation of preprocessing (`preprocess`) and of the mask hooks
-(`forward_with_masks`), shared with the rest of the library."""
+"""`explain` and `Explainer`: what a trained model predicts for an image and where each
+attention module looks (its soft masks), as tensors and as the `resattn visualize` picture; the
+browser explorer uses the same `Explainer`. One implementation of preprocessing (`preprocess`)
+and of the mask hooks (`forward_with_masks`), shared with the rest of the library."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from PIL import Image
 from torch import nn
 
 from ..data.augment import normalize
+from ..data.images import load_rgb
 from ..engine.predict import preprocess
 from ..errors import UserError
 from ..models import inference_model
@@ -29,6 +30,22 @@ class Explanation:
 
     def channels(self, module: str) -> int:
         return int(self.masks[module].shape[0])
+
+    def figure(self, channels: list[int] | None = None, title: str | None = None):
+        """The `resattn visualize` picture (a matplotlib Figure): the input, then each module's
+        soft mask (mean over channels, or the chosen `channels`) overlaid as a heat map."""
+        from ..viz import mask_figure, mask_maps
+
+        maps = mask_maps(self.masks, self.image.shape[:2], channels)
+        name, prob = self.top[0]
+        return mask_figure(self.image, maps, title or f"predicted {name} ({prob:.1%})")
+
+    def save(self, path: str | Path, channels: list[int] | None = None,
+             title: str | None = None) -> Path:
+        """Write `figure()` as a PNG (atomically); returns the path written."""
+        from ..viz import save_figure
+
+        return save_figure(self.figure(channels, title), path)
 
 
 class Explainer:
@@ -62,3 +79,12 @@ class Explainer:
             image=batch[0].permute(1, 2, 0).numpy(),
             top=[(self.classes[i], float(p)) for p, i in zip(top.values, top.indices)],
             masks={k: v[0].float().cpu() for k, v in masks.items()})
+
+
+def explain(model_or_source: str | Path | nn.Module, images: list, *, topk: int = 5,
+            device: str = "cpu") -> list[Explanation]:
+    """One `Explanation` per image (PIL images or paths): the top-k classes and every
+    attention module's soft mask, with the model's own resize, crop and normalisation.
+    `model_or_source`: a `load_model` model, a tag, a run, a checkpoint or a weights folder."""
+    explainer = Explainer(model_or_source, device=device, topk=topk)
+    return [explainer(img if isinstance(img, Image.Image) else load_rgb(img)) for img in images]

@@ -20,10 +20,10 @@ README_ROWS = [
     ("Published weights `attention56.cifar10_cpu2h_prog` (the default)", ["w-cpu2h-prog"]),
     ("Published weights `attention56.cifar10`", ["w-cpu2h"]),
     ("Published weights `attention56.cifar10_h200_170s`", ["w-h200"]),
-    ("`make run`: fast recipe, 10 minutes, bf16 CPU (seeds 0 / 1)",
+    ("`make run`: fast recipe, 10 minutes, CPU with bf16 (seeds 0 / 1)",
      ["cpu600-bf16-16px", "cpu600-bf16-16px-s1"]),
-    ("`make run`: fast recipe, 10 minutes, fp32 CPU path (seeds 0 / 1)",
-     ["cpu600-fp32-16px", "cpu600-fp32-16px-s1"]),
+    ("`make run`: fast recipe, 10 minutes, CPU without bf16 or AVX512 (seeds 0 / 1)",
+     ["cpu600-avx2", "cpu600-avx2-s1"]),
     ("Fast recipe, batch 512, 170 s on one GPU", ["gpu170"]),
     ("The paper's Attention-56, for reference", ["paper-a56"]),
 ]

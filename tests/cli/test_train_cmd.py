@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -97,26 +96,25 @@ def reference_run(small_run):
     return small_run
 
 
-def wait_for(predicate, proc: subprocess.Popen, timeout: float = 240) -> None:
-    start = time.time()
-    while not predicate():
-        assert proc.poll() is None, proc.communicate()
-        assert time.time() - start < timeout
-        time.sleep(0.2)
+def interrupted_at(step: int, signal_name: str, args: list[str]) -> subprocess.CompletedProcess:
+    """`resattn ARGS` sent SIGNAL right after its `step`-th training step, on any machine."""
+    env = {**os.environ, "RESATTN_SIGNAL_AT_STEP": f"{step}:{signal_name}"}
+    return subprocess.run([sys.executable, "-m", "resattn", *args], capture_output=True,
+                          text=True, env=env, timeout=600)
+
+
+STEPS_PER_EPOCH = 384 // 64  # SMALL: --train-subset 384 --batch-size 64
 
 
 @pytest.mark.slow
 def test_sigkill_after_an_epoch_then_resume_is_exact(cifar10_dir, tmp_path, reference_run):
     out = tmp_path / "runs"
-    proc = subprocess.Popen([sys.executable, "-m", "resattn", "train", *SMALL, "--data-dir",
-                             str(cifar10_dir), "--out", str(out)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    metrics = lambda: list(out.glob("*/metrics.jsonl"))  # noqa: E731
-    wait_for(lambda: metrics() and metrics()[0].read_text().count("\n") >= 1, proc)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    killed = interrupted_at(STEPS_PER_EPOCH + 2, "SIGKILL",
+                            ["train", *SMALL, "--data-dir", str(cifar10_dir), "--out", str(out)])
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
     run = only_run_dir(out)
-    assert torch.load(run / "last.pt", weights_only=True)["epoch"] >= 1
+    state = torch.load(run / "last.pt", weights_only=True)  # the end of epoch 1
+    assert (state["epoch"], state["batch"], state["step"]) == (1, 0, STEPS_PER_EPOCH)
     assert not (run / "summary.json").exists()
     resumed = cli("train", "--resume", str(run), "--data-dir", str(cifar10_dir),
                   "--no-progress")
@@ -129,20 +127,14 @@ def test_sigkill_after_an_epoch_then_resume_is_exact(cifar10_dir, tmp_path, refe
 @pytest.mark.slow
 def test_ctrl_c_saves_mid_epoch_and_resume_is_exact(cifar10_dir, tmp_path, reference_run):
     out = tmp_path / "runs"
-    proc = subprocess.Popen([sys.executable, "-m", "resattn", "train", *SMALL, "--data-dir",
-                             str(cifar10_dir), "--out", str(out), "--log-every", "1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    # interrupt during the second epoch, between two steps
-    metrics = lambda: list(out.glob("*/metrics.jsonl"))  # noqa: E731
-    wait_for(lambda: metrics() and metrics()[0].read_text().count("\n") >= 1, proc)
-    time.sleep(1.0)
-    proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 130, stderr
-    assert "Traceback" not in stderr and "--resume" in stdout
+    # Ctrl-C after the third step of the second epoch
+    proc = interrupted_at(STEPS_PER_EPOCH + 3, "SIGINT",
+                          ["train", *SMALL, "--data-dir", str(cifar10_dir), "--out", str(out)])
+    assert proc.returncode == 130, proc.stderr
+    assert "Traceback" not in proc.stderr and "--resume" in proc.stdout
     run = only_run_dir(out)
     state = torch.load(run / "last.pt", weights_only=True)
-    assert state["epoch"] == 1 and state["batch"] > 0
+    assert (state["epoch"], state["batch"], state["step"]) == (1, 3, STEPS_PER_EPOCH + 3)
     resumed = cli("train", "--resume", str(run), "--data-dir", str(cifar10_dir),
                   "--no-progress")
     assert resumed.returncode == 0, resumed.stderr

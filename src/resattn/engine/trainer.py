@@ -26,6 +26,7 @@ from .logger import RunLogger, result_table
 from .loop import NonFiniteLoss, StepState, evaluate, scaled_side, train_one_epoch
 from .optim import Schedule, build_optimizer
 from .provenance import environment
+from .stop_hook import StepSignal
 
 
 @dataclass
@@ -138,6 +139,7 @@ class Trainer:
         # counters: whole epochs done, batches done into the next epoch, optimizer steps
         self.completed_epochs, self.batch = 0, 0
         self.state = StepState()
+        self.step_signal = StepSignal()  # the tests' RESATTN_SIGNAL_AT_STEP
         self.elapsed_before = 0.0  # training seconds of earlier sessions (resume)
         self.off_clock = 0.0  # seconds of --monitor-test evaluation, not training time
         self.t0 = time.perf_counter()
@@ -221,6 +223,8 @@ class Trainer:
         return self.state.step >= self.plan.total_steps or self.out_of_time()
 
     def should_stop(self, steps_left: int, first_step: int) -> bool:
+        """Asked after every step: stop for a Ctrl-C (on any rank), the plan or the budget."""
+        self.step_signal.after_step()
         state = self.state
         local = [float(state.stop_requested),
                  float(state.step - first_step >= steps_left or self.out_of_time())]

@@ -14,7 +14,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def cli(*args: str, timeout: float = 600, **kw) -> subprocess.CompletedProcess:
+# A guard against a hung process, never what a test decides by: generous for a slow machine
+HANG = 3600
+
+
+def cli(*args: str, timeout: float = HANG, **kw) -> subprocess.CompletedProcess:
     """`resattn ARGS...` in a fresh process, as a user runs it."""
     return subprocess.run([sys.executable, "-m", "resattn", *args], capture_output=True,
                           text=True, timeout=timeout, **kw)
@@ -67,7 +71,7 @@ def small_run(cifar10_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("small_run")
     proc = subprocess.run([sys.executable, "-m", "resattn", "train", *SMALL_RUN, "--data-dir",
                            str(cifar10_dir), "--out", str(out)], capture_output=True, text=True,
-                          timeout=600)
+                          timeout=HANG)
     assert proc.returncode == 0, proc.stderr
     (run,) = list(out.iterdir())
     return run

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import HANG, cli
 from conftest import SMALL_RUN as SMALL
-from conftest import cli
 
 import resattn
 from resattn.cli import main
@@ -100,7 +100,7 @@ def interrupted_at(step: int, signal_name: str, args: list[str]) -> subprocess.C
     """`resattn ARGS` sent SIGNAL right after its `step`-th training step, on any machine."""
     env = {**os.environ, "RESATTN_SIGNAL_AT_STEP": f"{step}:{signal_name}"}
     return subprocess.run([sys.executable, "-m", "resattn", *args], capture_output=True,
-                          text=True, env=env, timeout=600)
+                          text=True, env=env, timeout=HANG)
 
 
 STEPS_PER_EPOCH = 384 // 64  # SMALL: --train-subset 384 --batch-size 64

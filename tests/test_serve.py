@@ -13,7 +13,7 @@ import sys
 import time
 
 import pytest
-from conftest import cli
+from conftest import assert_user_error, cli
 from PIL import Image
 
 from resattn.data import load_cifar
@@ -128,4 +128,4 @@ def test_explorer_in_a_real_browser(small_run, cifar10_dir, tmp_path):
 
 def test_serve_without_gradio_or_with_a_bad_port_is_one_line():
     proc = cli("serve", "--port", "70000")
-    assert proc.returncode == 2 and "--port 70000 is not valid" in proc.stderr
+    assert_user_error(proc, "--port 70000 is not valid")

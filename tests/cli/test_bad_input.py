@@ -216,7 +216,7 @@ def test_garbage_metrics_lines_are_skipped_by_plot_and_resume(run_copy, cifar10_
 
 
 def test_an_internal_error_keeps_its_traceback_and_asks_for_a_report(monkeypatch, capsys):
-    """A ValueError from a bug is not dressed up as a user mistake (it once was)."""
+    """A ValueError from a bug is not dressed up as a user mistake: it keeps its traceback."""
     import resattn.cli.models as models_cmd
 
     def broken(args):

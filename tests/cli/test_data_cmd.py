@@ -2,6 +2,8 @@ import json
 import subprocess
 import sys
 
+from conftest import assert_user_error
+
 from resattn.cli import main
 
 
@@ -17,7 +19,5 @@ def test_data_summary_real_cifar10(cifar10_dir, capsys):
 def test_missing_data_is_one_line_error(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "resattn", "data", "--data-dir",
                            str(tmp_path), "--no-download"], capture_output=True, text=True)
-    assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "put cifar-10-binary.tar.gz" in lines[0]
+    assert_user_error(proc, "put cifar-10-binary.tar.gz")
     assert list(tmp_path.iterdir()) == []

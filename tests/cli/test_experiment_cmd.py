@@ -10,7 +10,7 @@ import sys
 
 import pytest
 import torch
-from conftest import HANG, cli
+from conftest import HANG, assert_user_error, cli
 from PIL import Image
 
 from resattn.errors import UserError
@@ -88,8 +88,8 @@ def test_malformed_suites_are_refused_before_training(tmp_path, text, message):
     with pytest.raises(UserError, match=message):
         load_suite(str(bad))
     proc = cli("experiment", str(bad), "--dry-run", "--out", str(tmp_path / "exp"))
-    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
-    assert "Traceback" not in proc.stderr and not (tmp_path / "exp").exists()
+    assert_user_error(proc)
+    assert not (tmp_path / "exp").exists()
 
 
 

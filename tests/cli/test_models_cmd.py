@@ -5,6 +5,7 @@ import sys
 
 import pytest
 import torch
+from conftest import assert_user_error
 
 from resattn.cli import main
 from resattn.cli.models import model_rows
@@ -75,10 +76,7 @@ def test_models_listing_builds_no_model(monkeypatch):
 def test_bad_flag_value_is_one_line_error():
     proc = subprocess.run([sys.executable, "-m", "resattn", "models", "--num-classes", "0"],
                           capture_output=True, text=True)
-    assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == [
-        "resattn models: error: --num-classes 0 is not valid; it must be >= 1"]
-    assert "Traceback" not in proc.stderr
+    assert_user_error(proc, "resattn models: error: --num-classes 0 is not valid; it must be >= 1")
 
 
 def test_version(capsys):

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import cli
+from conftest import assert_user_error, cli
 from PIL import Image
 
 import resattn
@@ -119,7 +119,7 @@ def test_visualize_writes_one_png_per_image(small_run, test_pngs, tmp_path):
         assert img.size == (1320, 520)  # input + 3 modules x 2 channels, 6 per row
     bad = cli("visualize", str(small_run), str(folder / "003.png"), "--out", str(out),
               "--channels", "999")
-    assert bad.returncode == 2 and "channel 999 does not exist" in bad.stderr
+    assert_user_error(bad, "channel 999 does not exist")
 
 
 def test_plot_and_confusion(small_run, cifar10_dir, tmp_path):
@@ -134,7 +134,7 @@ def test_plot_and_confusion(small_run, cifar10_dir, tmp_path):
     with Image.open(tmp_path / "cm.png") as img:
         assert img.format == "PNG" and img.size[0] >= 500
     proc = cli("plot", str(tmp_path / "nope"))
-    assert proc.returncode == 2 and "metrics.jsonl not found" in proc.stderr
+    assert_user_error(proc, "metrics.jsonl not found")
 
 
 @pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
@@ -211,9 +211,7 @@ def test_predict_and_evaluate_int8(small_run, cifar10_dir, test_pngs):
 ])
 def test_int8_bad_input_is_one_line_error(small_run, test_pngs, args, message):
     proc = cli("predict", str(small_run), str(test_pngs), *args)
-    assert proc.returncode == 2, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0]
+    assert_user_error(proc, message)
 
 
 def test_evaluate_defaults_to_the_whole_test_set(small_run, cifar10_dir, monkeypatch):
@@ -252,7 +250,7 @@ def test_export_int8_torchscript(small_run, cifar10_dir, tmp_path):
         assert loaded(x).shape == (70, 10)
     onnx = cli("export", str(small_run), "--format", "onnx", "--int8", "--out",
                str(tmp_path / "x.onnx"))
-    assert onnx.returncode == 2 and "int8 exports to TorchScript only" in onnx.stderr
+    assert_user_error(onnx, "int8 exports to TorchScript only")
     assert not (tmp_path / "x.onnx").exists()
 
 

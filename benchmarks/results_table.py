@@ -10,6 +10,8 @@ import re
 import sys
 from pathlib import Path
 
+from resattn.files import write_text
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results.md"
 README = ROOT / "README.md"
@@ -101,7 +103,7 @@ def main() -> int:
         return 2
     head, rest = readme.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
-    README.write_text(f"{head}{BEGIN}\n{table}\n{END}{tail}")
+    write_text(README, f"{head}{BEGIN}\n{table}\n{END}{tail}")
     print(f"wrote the results table into {README}")
     return 0
 

@@ -1,15 +1,25 @@
-"""Shared fixtures and helpers: the real CIFAR-10 (from $RESATTN_TEST_CIFAR10 or ../shared), a
-trained 3-epoch run, the `slow` tier, and `cli` / `assert_user_error` for command-line tests
-(`from conftest import cli`)."""
+"""Shared fixtures and helpers.
+
+The fast tier runs in this process on synthetic data: `cli` calls `resattn.cli.main`,
+`synthetic_cifar10` is a small learnable CIFAR-10 in the official binary layout, `small_run` a
+finished run trained on it. The slow tier has what must be real: `spawn` (a fresh process),
+`cifar10_dir` (the real CIFAR-10, from $RESATTN_TEST_CIFAR10 or the data lookup), `real_run`.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from synthetic_data import cifar10_folder
+
+from resattn.cli import main
+from resattn.data import cifar
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,8 +28,21 @@ ROOT = Path(__file__).resolve().parents[1]
 HANG = 3600
 
 
-def cli(*args: str, timeout: float = HANG, **kw) -> subprocess.CompletedProcess:
-    """`resattn ARGS...` in a fresh process, as a user runs it."""
+def cli(*args: str) -> subprocess.CompletedProcess:
+    """`resattn ARGS...` in this process: its exit status and what it printed."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse: --help, usage errors
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            if isinstance(exc.code, str):
+                print(exc.code, file=sys.stderr)
+    return subprocess.CompletedProcess(["resattn", *args], code, out.getvalue(), err.getvalue())
+
+
+def spawn(*args: str, timeout: float = HANG, **kw) -> subprocess.CompletedProcess:
+    """`resattn ARGS...` in a fresh process, as a user runs it (the slow tier)."""
     return subprocess.run([sys.executable, "-m", "resattn", *args], capture_output=True,
                           text=True, timeout=timeout, **kw)
 
@@ -31,6 +54,42 @@ def assert_user_error(proc: subprocess.CompletedProcess, match: str | None = Non
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     if match is not None:
         assert match in lines[0], lines[0]
+
+
+@pytest.fixture(scope="session")
+def _synthetic_cifar10(tmp_path_factory) -> tuple[Path, cifar.CifarSource]:
+    return cifar10_folder(tmp_path_factory.mktemp("synthetic") / "cifar-10-batches-bin")
+
+
+@pytest.fixture
+def synthetic_cifar10(_synthetic_cifar10, monkeypatch) -> Path:
+    """Folder of a synthetic CIFAR-10 (1,000 training and 200 test images whose classes can be
+    learnt), accepted as the real one by this process for the length of the test."""
+    folder, source = _synthetic_cifar10
+    monkeypatch.setitem(cifar.SOURCES, "cifar10", source)
+    return folder
+
+
+# A short run on the synthetic CIFAR-10, shared by the tests that need a trained checkpoint
+SYNTHETIC_RUN = ["--model", "attention_test", "--train-subset", "128", "--val-size", "100",
+                 "--batch-size", "32", "--epochs", "2", "--lr", "0.1", "--schedule", "cosine",
+                 "--seed", "3", "--no-progress", "--amp", "off", "--eval-batch-size", "100"]
+
+
+@pytest.fixture(scope="session")
+def small_run(_synthetic_cifar10, tmp_path_factory) -> Path:
+    """Run directory of a finished 2-epoch run on the synthetic CIFAR-10 (its last.pt, best.pt,
+    metrics, summary)."""
+    folder, source = _synthetic_cifar10
+    out = tmp_path_factory.mktemp("small_run")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(cifar.SOURCES, "cifar10", source)
+        proc = cli("train", *SYNTHETIC_RUN, "--data-dir", str(folder), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    (run,) = list(out.iterdir())
+    return run
+
+
 SHARED_TOOL = ROOT.parent / "shared" / "tools" / "cifar10_unpack.py"
 
 
@@ -58,7 +117,7 @@ def cifar10_dir(tmp_path_factory) -> Path:
             pytest.fail(f"CI must provide the real CIFAR-10: {exc}")
         pytest.skip(f"the real CIFAR-10 is not available on this machine: {exc}")
 
-# A short CPU run on the real CIFAR-10, shared by the tests that need a trained checkpoint.
+# A short CPU run on the real CIFAR-10, for the slow tests that need one trained on real images.
 # 500 stratified test images: the final evaluation of 10,000 would cost more than the training
 SMALL_RUN = ["--model", "attention56", "--train-subset", "384", "--val-size", "256",
              "--test-subset", "500", "--batch-size", "64", "--epochs", "3", "--lr", "0.05",
@@ -66,12 +125,25 @@ SMALL_RUN = ["--model", "attention56", "--train-subset", "384", "--val-size", "2
 
 
 @pytest.fixture(scope="session")
-def small_run(cifar10_dir, tmp_path_factory) -> Path:
-    """Run directory of a finished 3-epoch run (its last.pt, best.pt, metrics, summary)."""
-    out = tmp_path_factory.mktemp("small_run")
+def real_run(cifar10_dir, tmp_path_factory) -> Path:
+    """Run directory of a finished 3-epoch run on the real CIFAR-10, trained in a fresh process."""
+    out = tmp_path_factory.mktemp("real_run")
     proc = subprocess.run([sys.executable, "-m", "resattn", "train", *SMALL_RUN, "--data-dir",
                            str(cifar10_dir), "--out", str(out)], capture_output=True, text=True,
                           timeout=HANG)
     assert proc.returncode == 0, proc.stderr
     (run,) = list(out.iterdir())
     return run
+
+
+REAL = {"cifar10_dir", "real_run"}  # fixtures of the slow tier only
+
+
+def pytest_collection_modifyitems(items):
+    """The fast tier is the same on every machine: a test that asks for the real data or a run
+    trained on it must be marked slow."""
+    for item in items:
+        needs = REAL & set(getattr(item, "fixturenames", ()))
+        if needs and item.get_closest_marker("slow") is None:
+            raise pytest.UsageError(f"{item.nodeid} uses {', '.join(sorted(needs))} but is not "
+                                    "marked slow")

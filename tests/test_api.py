@@ -22,7 +22,7 @@ def test_load_model_carries_what_inference_needs(small_run):
     assert not model.training and meta["num_classes"] == 10 == len(meta["classes"])
     assert meta["classes"][3] == "cat" and meta["input_size"] == 32
     assert meta["mean"].shape == (3, 32, 32)  # the paper's per-pixel mean
-    assert meta["config"]["model"] == "attention56" and meta["weights"] in ("raw", "ema")
+    assert meta["config"]["model"] == "attention_test" and meta["weights"] in ("raw", "ema")
     raw = resattn.load_model(small_run / "last.pt", weights="raw")
     state = torch.load(small_run / "last.pt", weights_only=True)["model"]
     assert all(torch.equal(v, state[k]) for k, v in raw.state_dict().items())
@@ -30,27 +30,27 @@ def test_load_model_carries_what_inference_needs(small_run):
         resattn.load_model(small_run, weights="best")
 
 
-def test_evaluate_a_model_or_a_path_alike(small_run, cifar10_dir):
-    """Both reproduce the run's own final test score: the same 500 test images (split seed),
-    weights, precision and batch size."""
+def test_evaluate_a_model_or_a_path_alike(small_run, synthetic_cifar10):
+    """Both reproduce the run's own final test score: the same test images, weights, precision
+    (the run's fp32) and batch size."""
     summary = json.loads((small_run / "summary.json").read_text())
     model = resattn.load_model(small_run)
-    a = resattn.evaluate(model, test_subset=500, data_dir=str(cifar10_dir))
-    b = resattn.evaluate(small_run, test_subset=500, data_dir=str(cifar10_dir))
-    assert a["images"] == b["images"] == summary["test_images"] == 500
+    a = resattn.evaluate(model, data_dir=str(synthetic_cifar10), amp="off", batch_size=100)
+    b = resattn.evaluate(small_run, data_dir=str(synthetic_cifar10), amp="off")
+    assert a["images"] == b["images"] == summary["test_images"] == 200
     assert a["top1"] == b["top1"] == summary["test_acc"]
     assert a["loss"] == pytest.approx(summary["test_loss"], rel=1e-5)
-    assert sum(map(sum, a["confusion"])) == 500
+    assert sum(map(sum, a["confusion"])) == 200
     with pytest.raises(InvalidOption, match="split='train'"):
         resattn.evaluate(model, split="train")
 
 
-def test_evaluate_and_predict_leave_the_callers_model_as_it_was(small_run, cifar10_dir):
+def test_evaluate_and_predict_leave_the_callers_model_as_it_was(small_run, synthetic_cifar10):
     """Called from a training loop, they must not switch the model to eval mode, move it or
     change its memory format: they run on a copy."""
     model = resattn.load_model(small_run).train()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    resattn.evaluate(model, test_subset=100, data_dir=str(cifar10_dir))
+    resattn.evaluate(model, test_subset=100, data_dir=str(synthetic_cifar10))
     resattn.predict(model, [Image.new("RGB", (32, 32))], amp="off")
     assert model.training and all(m.training for m in model.modules())
     after = model.state_dict()
@@ -118,8 +118,8 @@ def test_every_option_has_a_flag_with_its_real_default():
     assert sorted(k for keys in SECTIONS.values() for k in keys) == sorted(FIELDS)
 
 
-def test_progressive_resizing_trains_small_then_at_full_size(cifar10_dir, tmp_path, monkeypatch,
-                                                             capsys):
+def test_progressive_resizing_trains_small_then_at_full_size(synthetic_cifar10, tmp_path,
+                                                             monkeypatch, capsys):
     """--low-res-scale 0.75 --low-res-until 0.5: the first half of the steps see 24x24 batches,
     the rest 32x32; evaluation stays at full size."""
     from resattn.engine import loop
@@ -132,7 +132,7 @@ def test_progressive_resizing_trains_small_then_at_full_size(cifar10_dir, tmp_pa
         return out
 
     monkeypatch.setattr(loop, "resize", recording)
-    summary, _ = resattn.train(model="attention56_mini", data_dir=str(cifar10_dir),
+    summary, _ = resattn.train(model="attention_test", data_dir=str(synthetic_cifar10),
                                train_subset=64, val_size=100, test_subset=100, batch_size=16,
                                iterations=4, schedule="cosine", low_res_scale=0.75,
                                low_res_until=0.5, out=str(tmp_path), progress=False)
@@ -142,10 +142,11 @@ def test_progressive_resizing_trains_small_then_at_full_size(cifar10_dir, tmp_pa
     assert summary["steps"] == 4 and 0 <= summary["test_acc"] <= 1
 
 
-def test_val_every_skips_validation_but_never_after_the_last_epoch(cifar10_dir, tmp_path):
+def test_val_every_skips_validation_but_never_after_the_last_epoch(synthetic_cifar10,
+                                                                   tmp_path):
     """--val-every 2 over 3 epochs: validation after epochs 2 and 3 (the last), not after 1;
     best.pt and the final choice of weights still rest on validation."""
-    summary, run = resattn.train(model="attention56_mini", data_dir=str(cifar10_dir),
+    summary, run = resattn.train(model="attention_test", data_dir=str(synthetic_cifar10),
                                  train_subset=64, val_size=100, test_subset=100, batch_size=16,
                                  epochs=3, schedule="cosine", ema=True, val_every=2,
                                  out=str(tmp_path), progress=False)
@@ -156,12 +157,30 @@ def test_val_every_skips_validation_but_never_after_the_last_epoch(cifar10_dir, 
     assert summary["eval_weights"] in ("raw", "ema") and summary["val_acc"] is not None
 
 
-def test_a_budget_outlasting_the_epochs_says_so(cifar10_dir, tmp_path, capsys):
+def test_a_budget_outlasting_the_epochs_says_so(synthetic_cifar10, tmp_path, capsys):
     """The run ends with its steps, long before a one-hour budget, and says how to use it."""
-    summary, _ = resattn.train(model="attention56_mini", data_dir=str(cifar10_dir),
+    summary, _ = resattn.train(model="attention_test", data_dir=str(synthetic_cifar10),
                                train_subset=32, val_size=100, test_subset=100, batch_size=16,
                                iterations=2, time_budget=3600, out=str(tmp_path), progress=False)
     assert summary["steps"] == 2 and summary["train_time_s"] < 3600
     out = capsys.readouterr().out
     assert "note: the run did all its 2 steps (1 epoch) in" in out
     assert "of its 3600 s budget; more epochs (or iterations)" in out
+
+
+def test_model_info_reads_the_shipped_table_and_counts_other_shapes_live():
+    """A registered architecture at its own input size is looked up; another mask branch or
+    input size is counted on the meta device. Both agree with a live count."""
+    from resattn.api.build import model_info
+    from resattn.models import count_flops, count_params, create_model
+
+    def live(name: str, size: int, **options) -> dict[str, int]:
+        with torch.device("meta"):
+            model = create_model(name, num_classes=10, **options)
+        return {"params": count_params(model), "flops": count_flops(model, size)}
+
+    registered = live("attention_test", 32)
+    assert model_info(Config(model="attention_test"), 10, 32) == registered
+    other = model_info(Config(model="attention_test", mask="local"), 10, 32)
+    assert other == live("attention_test", 32, mask="local") != registered
+    assert model_info(Config(model="attention_test"), 10, 48) == live("attention_test", 48)

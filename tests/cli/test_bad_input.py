@@ -183,12 +183,12 @@ def run_copy(small_run, tmp_path) -> Path:
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_bad_input(name, run_copy, tmp_path, cifar10_dir, capsys):
+def test_bad_input(name, run_copy, tmp_path, synthetic_cifar10, capsys):
     case = CASES[name]
     work = tmp_path / "case"
     work.mkdir()
     case.setup(work, run_copy)
-    args = [a.format(run=run_copy, tmp=work, data=cifar10_dir) for a in case.args]
+    args = [a.format(run=run_copy, tmp=work, data=synthetic_cifar10) for a in case.args]
     before = snapshot(work, run_copy)
     rc = main(args)
     err = capsys.readouterr().err
@@ -201,7 +201,8 @@ def test_bad_input(name, run_copy, tmp_path, cifar10_dir, capsys):
         assert not (work / new).exists()
 
 
-def test_garbage_metrics_lines_are_skipped_by_plot_and_resume(run_copy, cifar10_dir, capsys):
+def test_garbage_metrics_lines_are_skipped_by_plot_and_resume(run_copy, synthetic_cifar10,
+                                                             capsys):
     """A metrics.jsonl cut by a crash or edited by hand: plot and resume keep the good rows."""
     metrics = run_copy / "metrics.jsonl"
     good = metrics.read_text()
@@ -210,7 +211,7 @@ def test_garbage_metrics_lines_are_skipped_by_plot_and_resume(run_copy, cifar10_
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"resattn plot: skipped 3 unreadable line(s) of {metrics}"]
     assert (run_copy / "curves.png").stat().st_size > 1000
-    assert main(["train", "--resume", str(run_copy), "--data-dir", str(cifar10_dir),
+    assert main(["train", "--resume", str(run_copy), "--data-dir", str(synthetic_cifar10),
                  "--no-progress"]) == 0
     assert metrics.read_text() == good  # the run was complete: its rows, and only those
 

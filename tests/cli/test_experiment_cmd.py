@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 
 import pytest
 import torch
-from conftest import HANG, assert_user_error, cli
+from conftest import assert_user_error, cli, spawn
 from PIL import Image
 
+from resattn.engine.stop_hook import ENV, StepSignal
 from resattn.errors import UserError
 from resattn.experiment import load_suite, parse_budget, plan, suite_names
 
@@ -21,14 +20,15 @@ description = "tiny test suite"
 source = "made-up references"
 
 [base]
-model = "attention56"
-train_subset = 192
-val_size = 128
-test_subset = 200
-batch_size = 64
-eval_batch_size = 200
+model = "{model}"
+train_subset = 96
+val_size = 100
+test_subset = 100
+batch_size = 32
+eval_batch_size = 100
 epochs = 2
 warmup = 0.5
+amp = "off"
 
 [[runs]]
 name = "arl"
@@ -93,30 +93,40 @@ def test_malformed_suites_are_refused_before_training(tmp_path, text, message):
 
 
 
-@pytest.mark.slow
-def test_tiny_suite_end_to_end_with_interruption(cifar10_dir, tmp_path):
+@pytest.mark.parametrize("where", ["this process", pytest.param("a fresh process",
+                                                                  marks=pytest.mark.slow)])
+def test_tiny_suite_end_to_end_with_interruption(where, tmp_path, monkeypatch, request):
+    """Ctrl-C in the second of two runs, then the same command again: the finished run is
+    reused, the interrupted one resumed, and the suite's tables, chart and run directories are
+    written. In this process on the synthetic CIFAR-10; in a fresh process on the real one."""
+    here = where == "this process"
+    data = request.getfixturevalue("synthetic_cifar10" if here else "cifar10_dir")
+    model = "attention_test" if here else "attention56"
     suite = tmp_path / "tiny.toml"
-    suite.write_text(TINY)
+    suite.write_text(TINY.replace("{model}", model))
     out = tmp_path / "exp"
-    common = ["experiment", str(suite), "--out", str(out), "--data-dir", str(cifar10_dir),
-              "--recipe", "fast", "--no-progress"]
+    common = ["experiment", str(suite), "--out", str(out), "--data-dir", str(data),
+              "--recipe", "fast", "--no-progress", "--set", "log_every=1"]
     dry = cli(*common, "--dry-run")
     assert dry.returncode == 0 and dry.stdout.count("todo") == 2
-    # Ctrl-C after the second step of the second run (each run: 2 epochs of 192 // 64 steps)
-    env = {**os.environ, "RESATTN_SIGNAL_AT_STEP": f"{2 * 192 // 64 + 2}:SIGINT"}
-    proc = subprocess.Popen([sys.executable, "-m", "resattn", *common, "--set", "log_every=1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    stdout, stderr = proc.communicate(timeout=HANG)
-    assert proc.returncode == 130, stderr
-    assert "rerun the same command" in stdout
-    status = cli(*common, "--set", "log_every=1", "--dry-run").stdout
+    # Ctrl-C after the second step of the second run (each run: 2 epochs of 96 // 32 steps)
+    signal_at = f"{2 * 96 // 32 + 2}:SIGINT"
+    if here:
+        monkeypatch.setattr(StepSignal, "steps", 0)  # the hook counts the process's steps
+        monkeypatch.setenv(ENV, signal_at)
+        proc = cli(*common)
+        monkeypatch.delenv(ENV)
+    else:
+        proc = spawn(*common, env={**os.environ, ENV: signal_at})
+    assert proc.returncode == 130, proc.stderr
+    assert "rerun the same command" in proc.stdout
+    status = cli(*common, "--dry-run").stdout
     assert status.count("done") == 1 and status.count("partial") == 1
-    # rerun: the finished run is reused, the interrupted one resumed
-    again = cli(*common, "--set", "log_every=1")
+    again = cli(*common)
     assert again.returncode == 0, again.stderr
     assert ": done (" in again.stdout and ": partial (" in again.stdout
     results = (out / "tiny" / "results.md").read_text()
-    assert "| arl | attention56 | 50.00 |" in results and "| nal | attention56 | 55.00 |" in results
+    assert f"| arl | {model} | 50.00 |" in results and f"| nal | {model} | 55.00 |" in results
     assert f"torch {torch.__version__}" in results  # provenance: versions, and the threads
     assert re.search(r" \d+ threads?\b", results), results  # "1 thread" on a one-core machine
     hardware = next(line for line in results.splitlines() if line.startswith("- **hardware**"))
@@ -127,9 +137,8 @@ def test_tiny_suite_end_to_end_with_interruption(cifar10_dir, tmp_path):
         assert img.format == "PNG" and img.size[0] >= 600
     # every run is a normal run directory that evaluate accepts
     run_dir = json.loads((out / "tiny" / "results.json").read_text())["runs"]["nal/seed0"]
-    ev = cli("evaluate", run_dir, "--data-dir", str(cifar10_dir), "--json", "--test-subset",
-             "200")
-    assert ev.returncode == 0 and json.loads(ev.stdout)["images"] == 200
+    ev = cli("evaluate", run_dir, "--data-dir", str(data), "--json", "--test-subset", "100")
+    assert ev.returncode == 0 and json.loads(ev.stdout)["images"] == 100
 
 
 def test_set_seed_is_the_first_seed_and_seeds_share_the_split(tmp_path):

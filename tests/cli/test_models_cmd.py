@@ -1,11 +1,9 @@
 import json
 import platform
-import subprocess
-import sys
 
 import pytest
 import torch
-from conftest import assert_user_error
+from conftest import assert_user_error, cli
 
 from resattn.cli import main
 from resattn.cli.models import model_rows
@@ -74,8 +72,7 @@ def test_models_listing_builds_no_model(monkeypatch):
 
 
 def test_bad_flag_value_is_one_line_error():
-    proc = subprocess.run([sys.executable, "-m", "resattn", "models", "--num-classes", "0"],
-                          capture_output=True, text=True)
+    proc = cli("models", "--num-classes", "0")
     assert_user_error(proc, "resattn models: error: --num-classes 0 is not valid; it must be >= 1")
 
 

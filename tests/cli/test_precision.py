@@ -42,3 +42,17 @@ def test_environment_override(monkeypatch, value, expected):
     monkeypatch.setenv("RESATTN_CPU_BF16", value)
     assert common.resolve_amp("auto", CPU) == expected
 
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_a_run_with_amp_auto_trains_and_records_the_rule(synthetic_cifar10, tmp_path,
+                                                         monkeypatch, native):
+    """--amp auto (the default) through a whole run: bf16 where the CPU has it natively, fp32
+    elsewhere, and summary.json says which."""
+    import resattn
+
+    fake_cpu(monkeypatch, avx512_bf16=native, amx=False)
+    summary, _ = resattn.train(model="attention_test", data_dir=str(synthetic_cifar10),
+                               train_subset=32, val_size=20, test_subset=20, batch_size=16,
+                               iterations=1, device="cpu", out=str(tmp_path), progress=False)
+    assert summary["amp"] == ("bf16" if native else "off")

@@ -1,4 +1,5 @@
-"""predict, visualize, plot, evaluate --confusion, export, bench: end to end on CPU."""
+"""predict, visualize, plot, evaluate --confusion, export, bench: end to end on CPU, on the
+synthetic CIFAR-10 and the run trained on it."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ import pytest
 import torch
 from conftest import assert_user_error, cli
 from PIL import Image
+from synthetic_data import held_out_images
 
 import resattn
 from resattn.cli import main
 from resattn.data import load_cifar
 from resattn.engine.provenance import cpu_model_and_flags
+from resattn.models.stats import model_stats
 from resattn.runtime import cpu_has_native_bf16
 
 
@@ -31,26 +34,24 @@ def png_bomb(path: Path, side: int = 30000) -> Path:
 
 
 @pytest.fixture(scope="module")
-def test_pngs(cifar10_dir, tmp_path_factory) -> Path:
-    """The first 4 CIFAR-10 test images as PNG files."""
+def test_pngs(_synthetic_cifar10, tmp_path_factory) -> Path:
+    """The first 4 test images of the synthetic CIFAR-10 as PNG files."""
     folder = tmp_path_factory.mktemp("pngs")
-    _, test = load_cifar("cifar10", cifar10_dir)
-    for i in range(4):
-        Image.fromarray(test.images[i].permute(1, 2, 0).numpy()).save(folder / f"{i:03d}.png")
+    for i, image in enumerate(held_out_images(*_synthetic_cifar10)[0][:4]):
+        Image.fromarray(image.permute(1, 2, 0).numpy()).save(folder / f"{i:03d}.png")
     return folder
 
 
-@pytest.mark.slow
-def test_predict_agrees_with_evaluate(small_run, cifar10_dir, tmp_path):
+def test_predict_agrees_with_evaluate(small_run, synthetic_cifar10, tmp_path):
     # evaluate's predictions name their images (positions in the test batch), so the same
     # images written as PNG files can be given to predict
     preds = tmp_path / "preds.json"
-    ev = cli("evaluate", str(small_run / "last.pt"), "--data-dir", str(cifar10_dir), "--amp",
-             "off", "--save-predictions", str(preds), "--json", "--test-subset", "500")
+    ev = cli("evaluate", str(small_run / "last.pt"), "--data-dir", str(synthetic_cifar10),
+             "--amp", "off", "--save-predictions", str(preds), "--json", "--test-subset", "150")
     assert ev.returncode == 0, ev.stderr
     saved = json.loads(preds.read_text())
-    assert len(saved["images"]) == len(saved["predictions"]) == 500
-    _, test = load_cifar("cifar10", cifar10_dir)
+    assert len(saved["images"]) == len(saved["predictions"]) == 150
+    _, test = load_cifar("cifar10", synthetic_cifar10)
     folder = tmp_path / "pngs"
     folder.mkdir()
     for pos, i in enumerate(saved["images"][:40]):
@@ -100,7 +101,6 @@ def test_predict_every_image_kind_and_bad_files(small_run, tmp_path):
                for line in proc.stderr.strip().splitlines())
 
 
-@pytest.mark.slow
 def test_visualize_writes_one_png_per_image(small_run, test_pngs, tmp_path):
     folder = test_pngs
     out = tmp_path / "viz"
@@ -122,14 +122,14 @@ def test_visualize_writes_one_png_per_image(small_run, test_pngs, tmp_path):
     assert_user_error(bad, "channel 999 does not exist")
 
 
-def test_plot_and_confusion(small_run, cifar10_dir, tmp_path):
+def test_plot_and_confusion(small_run, synthetic_cifar10, tmp_path):
     assert main(["plot", str(small_run), "--out", str(tmp_path / "curves.png")]) == 0
     with Image.open(tmp_path / "curves.png") as img:
         assert img.size == (1300, 380)
     assert main(["plot", str(small_run), "--x", "time", "--out", str(tmp_path / "t.png")]) == 0
     with Image.open(tmp_path / "t.png") as img:
         assert img.size == (1300, 380)
-    assert main(["evaluate", str(small_run), "--data-dir", str(cifar10_dir), "--split", "val",
+    assert main(["evaluate", str(small_run), "--data-dir", str(synthetic_cifar10), "--split", "val",
                  "--confusion", str(tmp_path / "cm.png")]) == 0
     with Image.open(tmp_path / "cm.png") as img:
         assert img.format == "PNG" and img.size[0] >= 500
@@ -138,7 +138,7 @@ def test_plot_and_confusion(small_run, cifar10_dir, tmp_path):
 
 
 @pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
-def test_export_matches_pytorch_on_real_images(small_run, cifar10_dir, tmp_path, fmt):
+def test_export_matches_pytorch_on_data_images(small_run, synthetic_cifar10, tmp_path, fmt):
     out = tmp_path / ("model.onnx" if fmt == "onnx" else "model.pt")
     proc = cli("export", str(small_run), "--format", fmt, "--out", str(out))
     assert proc.returncode == 0, proc.stderr
@@ -147,7 +147,7 @@ def test_export_matches_pytorch_on_real_images(small_run, cifar10_dir, tmp_path,
     from resattn.data.augment import normalize
 
     model, _ = model_from_checkpoint(ckpt)
-    _, test = load_cifar("cifar10", cifar10_dir)
+    _, test = load_cifar("cifar10", synthetic_cifar10)
     x = normalize(test.images[:7], ckpt["mean"], ckpt["std"])  # batch 7: not the traced 2
     with torch.no_grad():
         reference = model(x)
@@ -169,13 +169,15 @@ def test_export_matches_pytorch_on_real_images(small_run, cifar10_dir, tmp_path,
     assert torch.equal(mean, ckpt["mean"])
 
 
-@pytest.mark.slow
 def test_bench_runs_and_reports(capsys):
-    assert main(["bench", "attention56", "--batch-size", "4", "--inference-batch-size", "8",
+    # --no-isolate: in this process (each variant in a fresh one is the CPU default, which the
+    # wheel's smoke test runs)
+    assert main(["bench", "attention_test", "--batch-size", "4", "--inference-batch-size", "8",
                  "--variants", "fp32", "bf16+cl", "--seconds", "0.2", "--json",
-                 "--device", "cpu"]) == 0
+                 "--device", "cpu", "--no-isolate"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["params"] == 1030810 and doc["flops"] > 1e8
+    stats = model_stats("attention_test")
+    assert (doc["params"], doc["flops"]) == (stats["params"], stats["flops"])
     # the figures name the CPU they ran on and whether its bf16 is native
     model, flags = cpu_model_and_flags()
     assert doc["device_name"].startswith(model) and doc["threads"] == torch.get_num_threads()
@@ -187,19 +189,21 @@ def test_bench_runs_and_reports(capsys):
     assert all(r["images_per_s"] > 0 and r["peak_memory_mb"] > 0 for r in doc["results"])
 
 
-@pytest.mark.slow
-def test_predict_and_evaluate_int8(small_run, cifar10_dir, test_pngs):
+def test_predict_int8(small_run, synthetic_cifar10, test_pngs):
     pr = cli("predict", str(small_run), str(test_pngs), "--int8", "--calibration-images", "64",
-             "--topk", "10",
-             "--data-dir", str(cifar10_dir), "--json")
+             "--topk", "10", "--data-dir", str(synthetic_cifar10), "--json")
     assert pr.returncode == 0, pr.stderr
     doc = json.loads(pr.stdout)
     assert doc["precision"] == "int8" and doc["calibration_images"] == 64
     assert doc["calibration_source"] == "cifar10 training split"
     assert len(doc["predictions"]) == 4
     assert all(abs(sum(t["prob"] for t in p["top"]) - 1) < 1e-3 for p in doc["predictions"])
+
+
+@pytest.mark.slow  # a second int8 conversion (about 10 s on a CPU of 2 cores)
+def test_evaluate_int8(small_run, synthetic_cifar10):
     ev = cli("evaluate", str(small_run), "--int8", "--calibration-images", "64", "--data-dir",
-             str(cifar10_dir), "--json", "--test-subset", "200")
+             str(synthetic_cifar10), "--json", "--test-subset", "100")
     assert ev.returncode == 0, ev.stderr
     assert json.loads(ev.stdout)["precision"] == "int8"
 
@@ -214,8 +218,8 @@ def test_int8_bad_input_is_one_line_error(small_run, test_pngs, args, message):
     assert_user_error(proc, message)
 
 
-def test_evaluate_defaults_to_the_whole_test_set(small_run, cifar10_dir, monkeypatch):
-    """The run evaluated 500 test images; evaluate reports on all 10,000 unless asked. (The
+def test_evaluate_defaults_to_the_whole_test_set(small_run, synthetic_cifar10, monkeypatch):
+    """A run evaluated on a subset; evaluate reports on the whole test set unless asked. (The
     images the evaluation loop receives are counted; the model's arithmetic is left out.)"""
     import resattn.api.inference as inference
 
@@ -224,24 +228,24 @@ def test_evaluate_defaults_to_the_whole_test_set(small_run, cifar10_dir, monkeyp
         return {"count": n, "loss": 0.0, "top1": 0.0, "top5": 0.0,
                 "per_class": [0.0] * num_classes, "confusion": [[0] * num_classes] * num_classes}
 
-    assert json.loads((small_run / "summary.json").read_text())["test_images"] == 500
     monkeypatch.setattr(inference, "evaluate_loader", count_only)
-    whole = resattn.evaluate(small_run, data_dir=str(cifar10_dir))
-    subset = resattn.evaluate(small_run, data_dir=str(cifar10_dir), test_subset=300)
-    assert (whole["images"], subset["images"]) == (10000, 300)
+    whole = resattn.evaluate(small_run, data_dir=str(synthetic_cifar10))
+    subset = resattn.evaluate(small_run, data_dir=str(synthetic_cifar10), test_subset=30)
+    assert (whole["images"], subset["images"]) == (200, 30)
 
 
-@pytest.mark.slow
-def test_export_int8_torchscript(small_run, cifar10_dir, tmp_path):
+@pytest.mark.slow  # another int8 conversion
+def test_export_int8_torchscript(small_run, synthetic_cifar10, tmp_path):
     out = tmp_path / "int8.pt"
     proc = cli("export", str(small_run), "--format", "torchscript", "--int8",
-               "--calibration-images", "32", "--data-dir", str(cifar10_dir), "--out", str(out))
+               "--calibration-images", "32", "--data-dir", str(synthetic_cifar10), "--out",
+               str(out))
     assert proc.returncode == 0, proc.stderr
     extra = {"resattn.json": ""}
     loaded = torch.jit.load(str(out), _extra_files=extra)
     meta = json.loads(extra["resattn.json"])
     assert meta["precision"] == "int8" and meta["calibration_images"] == 32
-    _, test = load_cifar("cifar10", cifar10_dir)
+    _, test = load_cifar("cifar10", synthetic_cifar10)
     from resattn.data.augment import normalize
 
     ckpt = torch.load(small_run / "last.pt", weights_only=True)

@@ -22,6 +22,7 @@ def patched10(tmp_path, monkeypatch):
     return tmp_path, src, files
 
 
+@pytest.mark.slow
 def test_real_cifar10_facts(cifar10_dir):
     train, test = load_cifar("cifar10", cifar10_dir)
     assert train.images.shape == (50000, 3, 32, 32) and train.images.dtype == torch.uint8

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 
@@ -68,11 +66,11 @@ def test_real_split_disjoint_and_reproducible(cifar10_dir):
     assert not torch.equal(d.val.data.index.sort().values, a.val.data.index.sort().values)
 
 
-def test_subset_streams_are_independent_of_the_seed(cifar10_dir):
-    """The subset of seed s is not the split of seed s+1 (the streams once were seed+1/seed+2),
-    and the training subset does not change with the training seed."""
-    cfg = DataConfig(data_dir=str(cifar10_dir), val_size=5000, train_subset=5000,
-                     test_subset=1000)
+def test_subset_streams_are_independent_of_the_seed(synthetic_cifar10):
+    """The training and test subsets are drawn from the split seed alone: another training
+    seed keeps them, and no training image is a validation image."""
+    cfg = DataConfig(data_dir=str(synthetic_cifar10), val_size=100, train_subset=300,
+                     test_subset=50)
     a = build_data(cfg, 128, "cpu", seed=0)
     b = build_data(cfg, 128, "cpu", seed=1)
     assert torch.equal(a.train.data.index, b.train.data.index)
@@ -81,9 +79,9 @@ def test_subset_streams_are_independent_of_the_seed(cifar10_dir):
     assert not held & set(a.train.data.index.tolist())
 
 
-def test_val_size_zero_trains_on_everything(cifar10_dir):
-    bundle = build_data(DataConfig(data_dir=str(cifar10_dir), val_size=0), 256, "cpu")
-    assert bundle.val is None and bundle.info["train_size"] == 50000
+def test_val_size_zero_trains_on_everything(synthetic_cifar10):
+    bundle = build_data(DataConfig(data_dir=str(synthetic_cifar10), val_size=0), 256, "cpu")
+    assert bundle.val is None and bundle.info["train_size"] == 1000
 
 
 def test_random_crop_is_a_window_of_the_padded_image():
@@ -198,11 +196,14 @@ def test_bad_augment_config(field, value):
         AugmentConfig(**{field: value})
 
 
-def test_label_noise_and_subset_through_build(cifar10_dir):
-    cfg = DataConfig(data_dir=str(cifar10_dir), val_size=1000, train_subset=2000,
+def test_label_noise_and_subset_through_build(synthetic_cifar10):
+    cfg = DataConfig(data_dir=str(synthetic_cifar10), val_size=100, train_subset=500,
                      label_noise=0.3)
     bundle = build_data(cfg, 64, "cpu", seed=0)
-    assert bundle.info["train_size"] == 2000 and bundle.info["noisy_labels"] == 600
-    clean, _ = load_cifar("cifar10", cifar10_dir)
-    assert torch.bincount(bundle.val.data.labels).tolist() == [100] * 10
-    assert math.isclose(bundle.info["noisy_labels"] / 2000, 0.3)
+    assert bundle.info["train_size"] == 500 and bundle.info["noisy_labels"] == 150
+    assert torch.bincount(bundle.val.data.labels).tolist() == [10] * 10  # stratified
+    # the noise is in the training labels, and only there
+    clean, _ = load_cifar("cifar10", synthetic_cifar10)
+    train = bundle.train.data
+    assert int((train.labels != clean.labels[train.index]).sum()) == 150
+    assert torch.equal(bundle.val.data.labels, clean.labels[bundle.val.data.index])

@@ -14,6 +14,7 @@ from ..data import AugmentConfig, DataBundle, DataConfig, build_data
 from ..engine.checkpoint import load_checkpoint
 from ..errors import InvalidOption, UserError
 from ..models import count_flops, count_params, create_model, get_spec
+from ..models.stats import model_stats
 
 
 def model_options(cfg: Config) -> dict[str, Any]:
@@ -37,6 +38,15 @@ def check_model_options(cfg: Config) -> None:
 
 
 def model_info(cfg: Config, num_classes: int, input_size: int) -> dict[str, int]:
+    """Parameters and forward MACs of the configured model: from the shipped table when the
+    architecture is the registered one at its own input size (instant), else counted on the meta
+    device (a forward pass of shapes, seconds on a CPU)."""
+    shape_options = {k: v for k, v in model_options(cfg).items() if k != "drop_rate"}
+    registered = {k: v for k, v in model_options(Config(model=cfg.model)).items()
+                  if k != "drop_rate"}
+    if shape_options == registered and input_size == get_spec(cfg.model).input_size:
+        stats = model_stats(cfg.model, num_classes)
+        return {"params": stats["params"], "flops": stats["flops"]}
     with torch.device("meta"):
         model = build_model(cfg, num_classes)
     return {"params": count_params(model), "flops": count_flops(model, input_size)}

@@ -80,8 +80,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; the exit status is returned (argparse's own exits raise SystemExit).
+
+    The package's log lines go to the stderr of the moment, through a handler that lives as long
+    as the command: a program that calls `main` keeps its own logging setup.
+    """
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    log = logging.getLogger("resattn")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    level, propagate = log.level, log.propagate
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    try:
+        return _run(args)
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+        log.propagate = propagate
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return COMMANDS[args.command].run(args) or 0
     except UserError as exc:

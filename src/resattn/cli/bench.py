@@ -13,6 +13,7 @@ from ..engine.bench import measure
 from ..engine.provenance import device_name
 from ..errors import UserError
 from ..models import count_flops, count_params, create_model, get_spec, list_models
+from ..models.stats import model_stats
 from ..runtime import cpu_has_native_bf16, resolve_device
 
 VARIANTS = {  # name: (amp, channels_last, compile)
@@ -103,11 +104,15 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--peak-tflops must be > 0")
     device = resolve_device(args.device)
     size = args.input_size or get_spec(args.model).input_size
-    with torch.device("meta"):
-        model = create_model(args.model)
-    macs = count_flops(model, size)  # multiply-accumulates of one forward pass
+    if size == get_spec(args.model).input_size:  # the shipped table: no model to build
+        stats = model_stats(args.model)
+        params, macs = stats["params"], stats["flops"]
+    else:
+        with torch.device("meta"):
+            model = create_model(args.model)
+        params, macs = count_params(model), count_flops(model, size)
     rate = peak_rate(device, args.peak_tflops)
-    header = {"model": args.model, "params": count_params(model), "flops": macs,
+    header = {"model": args.model, "params": params, "flops": macs,  # flops: forward MACs
               "input_size": size, "device": str(device),
               "device_name": device_name(device),  # the CPU's model and bf16/AMX/VNNI flags
               "threads": torch.get_num_threads(), "torch": torch.__version__,

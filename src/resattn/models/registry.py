@@ -79,6 +79,15 @@ _ARCHS: dict[str, ArchSpec] = {
                 StageSpec(256, 2, units=18)),
         description="pre-activation ResNet-164 baseline (paper Table 6)",
     ),
+    # the CIFAR layout at 1/4 width: every code path of attention56 (three modules, mask depths
+    # 3/2/1) at a fraction of the cost, for tests and smoke runs (timm's test_* models)
+    "attention_test": ArchSpec(
+        stem="cifar", stem_chs=8,
+        stages=(StageSpec(16, 1, units=1, modules=1, levels=3, post_units=1),
+                StageSpec(32, 2, units=1, modules=1, levels=2, post_units=1),
+                StageSpec(64, 2, units=1, modules=1, levels=1, post_units=1)),
+        description="attention56 at 1/4 width, for tests and smoke runs (not a paper model)",
+    ),
 }
 
 OVERRIDES = ("in_chans", "drop_rate", "attention", "residual", "mask", "p", "t", "r",

@@ -1,7 +1,7 @@
 # The two commands of the README, on a machine with only python3 (3.10+) and make:
 #   make run    train attention56 (fast recipe, 10 minutes) on CIFAR-10, evaluate it, draw its
 #               curves and attention masks
-#   make test   the test suite (both tiers; `make test-fast`: the fast tier, under 2 minutes)
+#   make test   the test suite (both tiers; `make test-fast`: the fast tier, on synthetic data)
 # Both create .venv when it is missing and install torch (pinned) and resattn into it.
 # Variables: PYTHON (python3), VENV (.venv), TORCH (pip arguments for torch: the pinned version
 # CI uses; add --index-url https://download.pytorch.org/whl/cpu for the CPU-only build on a

@@ -64,3 +64,11 @@ def test_explain_takes_paths_and_draws_the_visualize_picture(tmp_path):
     written = from_path.save(tmp_path / "masks.png", title="my photo")
     with Image.open(written) as png:
         assert png.format == "PNG" and png.width > png.height > 100
+
+
+def test_a_model_without_attention_masks_is_refused_in_one_line():
+    import torch
+
+    with pytest.raises(UserError, match="explain needs a Residual Attention Network, not a "
+                                        "Linear"):
+        Explainer(torch.nn.Linear(2, 2))

@@ -18,7 +18,6 @@ from PIL import Image
 
 from resattn.data import load_cifar
 
-pytestmark = pytest.mark.slow  # a server, a browser and two models
 TAG = "attention56.cifar10"
 CHROMIUM = os.environ.get("RESATTN_CHROMIUM") or shutil.which("chromium") or \
     shutil.which("chromium-browser")
@@ -67,6 +66,7 @@ def upload(page, path) -> None:
     page.locator("#upload input[type=file]").set_input_files(str(path))
 
 
+@pytest.mark.slow  # a server, a browser and two models
 def test_explorer_in_a_real_browser(small_run, cifar10_dir, tmp_path):
     sync_playwright = browser_or_skip()
     _, test = load_cifar("cifar10", cifar10_dir, download_ok=False, progress=False)
@@ -126,6 +126,6 @@ def test_explorer_in_a_real_browser(small_run, cifar10_dir, tmp_path):
     assert "notes.png refused" in out  # one log line on the server
 
 
-def test_serve_without_gradio_or_with_a_bad_port_is_one_line():
+def test_serve_with_a_bad_port_is_one_line():
     proc = cli("serve", "--port", "70000")
     assert_user_error(proc, "--port 70000 is not valid")

@@ -132,7 +132,7 @@ def build_app(explainers: list[Explainer], examples: dict[str, np.ndarray] | Non
             return (*pictures, gr.update(choices=[MEAN] + [str(c) for c in range(count)],
                                          value=chan))
 
-        outputs = [message]
+        outputs: list[Any] = [message]
         for (top, chosen, gallery), state in zip(columns, states):
             outputs += [top, chosen, gallery, state]
         outputs.append(channel)

@@ -13,7 +13,7 @@ from ..config import Config, from_dict
 from ..data import AugmentConfig, DataBundle, DataConfig, build_data
 from ..engine.checkpoint import load_checkpoint
 from ..errors import InvalidOption, UserError
-from ..models import count_flops, count_params, create_model, get_spec
+from ..models import ResidualAttentionNet, count_flops, count_params, create_model, get_spec
 from ..models.stats import model_stats
 
 
@@ -26,7 +26,7 @@ def model_options(cfg: Config) -> dict[str, Any]:
     return opts
 
 
-def build_model(cfg: Config, num_classes: int) -> nn.Module:
+def build_model(cfg: Config, num_classes: int) -> ResidualAttentionNet:
     return create_model(cfg.model, num_classes=num_classes, **model_options(cfg))
 
 
@@ -83,7 +83,7 @@ WEIGHTS = ("auto", "raw", "ema")
 
 
 def model_from_checkpoint(ckpt: dict[str, Any], weights: str = "auto"
-                          ) -> tuple[nn.Module, Config]:
+                          ) -> tuple[ResidualAttentionNet, Config]:
     """Rebuild the model from the checkpoint alone (its config and classes) and load the weights:
     raw, EMA, or `auto` (what the run chose on validation)."""
     if weights not in WEIGHTS:
@@ -196,7 +196,7 @@ def load_source(source: str | Path) -> dict[str, Any]:
 
 
 def load_model(path: str | Path, weights: str = "auto", device: str | torch.device = "cpu"
-               ) -> nn.Module:
+               ) -> ResidualAttentionNet:
     """A trained model, in eval mode, with `model.pretrained_cfg` holding its classes, input
     size, crop and mean/std. `path`: a published tag (`resattn.list_models(pretrained=True)`),
     a weights folder, a checkpoint file or a run directory.

@@ -17,7 +17,7 @@ from ..data.augment import normalize
 from ..data.images import load_rgb
 from ..engine.predict import preprocess
 from ..errors import UserError
-from ..models import inference_model
+from ..models import ResidualAttentionNet, inference_model
 from ..runtime import resolve_device
 from .build import load_model
 
@@ -53,6 +53,10 @@ class Explainer:
 
     def __init__(self, source: str | Path | nn.Module, device: str = "cpu", topk: int = 5):
         model = source if isinstance(source, nn.Module) else load_model(source)
+        if not isinstance(model, ResidualAttentionNet):
+            raise UserError(f"explain needs a Residual Attention Network, not a "
+                            f"{type(model).__name__}; build it with resattn.create_model or "
+                            "resattn.load_model")
         meta = getattr(model, "pretrained_cfg", None)
         if not meta or meta.get("classes") is None:
             raise UserError("this model carries no classes (pretrained_cfg); load it with "

@@ -120,7 +120,7 @@ def evaluate(model_or_path: nn.Module | str | Path, split: str = "test", *,
     else:
         model.to(device_)
         if channels_last:  # the run's own memory format: the same kernels, the same numbers
-            model.to(memory_format=torch.channels_last)
+            model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     metrics = evaluate_loader(model, loader, device_, len(ckpt["classes"]), amp_,
                               channels_last, tta=tta, return_predictions=return_predictions)
     result = {"model": cfg.model, "dataset": cfg.dataset, "split": split,

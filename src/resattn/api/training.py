@@ -6,14 +6,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from ..config import DEFAULTS, Config, from_dict, resolve, to_toml
 from ..engine.checkpoint import load_checkpoint, resolve_checkpoint
 from ..engine.distributed import barrier, broadcast_object, cleanup, init_distributed
 from ..engine.logger import RunLogger, new_run_dir
 from ..engine.trainer import Trainer, make_plan
-from ..errors import UserError
+from ..errors import InvalidOption, UserError
+from ..models import ResidualAttentionNet
 from ..runtime import resolve_amp, resolve_device, seed_everything
 from .build import (
     build_model,
@@ -137,6 +137,8 @@ ARCH = ("model", "attention", "residual", "mask", "upsample_align_corners", "mas
 
 
 def _init_source(cfg: Config) -> dict:
+    if cfg.init is None:
+        raise InvalidOption("init", None, "name the weights to start from")
     try:
         return load_source(cfg.init)
     except UserError as exc:
@@ -155,7 +157,7 @@ def check_init(cfg: Config) -> None:
                         "); train that architecture or choose other weights")
 
 
-def init_model(model: nn.Module, cfg: Config, load: bool = True) -> None:
+def init_model(model: ResidualAttentionNet, cfg: Config, load: bool = True) -> None:
     """Fine-tuning: the weights of `cfg.init` into `model` (all of them, or the body only when
     the class counts differ: the classifier then stays freshly initialised), and the body
     frozen with `freeze_body`."""
@@ -171,9 +173,9 @@ def init_model(model: nn.Module, cfg: Config, load: bool = True) -> None:
         if unexpected or set(missing) - head:
             raise UserError(f"--init {cfg.init}: its weights do not fit {cfg.model}")
     if cfg.freeze_body:
-        head = set(map(id, model.get_classifier().parameters()))
+        trained = {id(p) for p in model.get_classifier().parameters()}
         for param in model.parameters():
-            param.requires_grad_(id(param) in head)
+            param.requires_grad_(id(param) in trained)
 
 
 def mask_logger(cfg: Config, data, logger: RunLogger):

@@ -33,8 +33,9 @@ def run(args: argparse.Namespace) -> int:
     bundle = load_data(cfg, torch.device("cpu"), batch_size=256, progress=not args.json)
     summary = {"dataset": cfg.dataset, **bundle.info, "classes": bundle.classes,
                "input_size": bundle.input_size}
-    if cfg.dataset != "folder":
-        counts = torch.bincount(bundle.train.data.labels, minlength=bundle.num_classes)
+    in_memory = getattr(bundle.train, "data", None)  # CIFAR: the images and labels
+    if in_memory is not None:
+        counts = torch.bincount(in_memory.labels, minlength=bundle.num_classes)
         summary["train_per_class"] = counts.tolist()
     if args.json:
         print(json.dumps(summary, indent=2))

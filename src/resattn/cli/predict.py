@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from ..api.inference import Predictor
 from ..data.images import IMAGE_EXTENSIONS, ImageReadError, load_rgb
@@ -54,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     files = expand(args.paths)
     if not files:
         raise UserError("no image files found in the given paths")
-    results, failed = [], []
+    results: list[dict[str, Any]] = []
+    failed: list[dict[str, str]] = []
     for start in range(0, len(files), args.batch_size):
         images, names = [], []
         for path in files[start:start + args.batch_size]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -103,11 +104,12 @@ def build_data(cfg: DataConfig, batch_size: int, device: torch.device | str, see
     device = torch.device(device)
     eval_bs = eval_batch_size or batch_size
     shard = {"rank": rank, "world_size": world_size}
+    test: FolderSplit | ImageSet | None
     if cfg.dataset == "folder":
         if cfg.data_dir is None:
             raise InvalidOption("data_dir", None, "the folder dataset needs a folder holding "
                                 "train/<class>/ images")
-        splits = scan_folder(cfg.data_dir)
+        splits = scan_folder(Path(cfg.data_dir))
         train, val, noisy = _split(splits["train"], cfg, split_seed, "val" in splits)
         val = splits.get("val", val)
         test = splits.get("test")
@@ -116,7 +118,7 @@ def build_data(cfg: DataConfig, batch_size: int, device: torch.device | str, see
                                   derive_seed(split_seed, STATS_STREAM))
         transform = BatchTransform(aug, mean, std, len(train.classes))
 
-        def loader(split: FolderSplit | None, is_train: bool):
+        def loader(split: Any, is_train: bool):  # a FolderSplit or None
             if split is None:
                 return None
             ds = FolderDataset(split, input_size, is_train, seed)
@@ -131,7 +133,7 @@ def build_data(cfg: DataConfig, batch_size: int, device: torch.device | str, see
         transform = BatchTransform(cfg.augment, mean, std, len(train.classes))
         input_size = 32
 
-        def loader(split: ImageSet | None, is_train: bool):
+        def loader(split: Any, is_train: bool):  # an ImageSet or None
             if split is None:
                 return None
             return DeviceLoader(split.to(device), batch_size if is_train else eval_bs,

@@ -16,7 +16,7 @@ class ImageSet:
     images: torch.Tensor
     labels: torch.Tensor
     classes: list[str]
-    index: torch.Tensor | None = None
+    index: torch.Tensor | None = None  # None: 0..N-1 (set on creation)
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.ndim != 4:
@@ -34,6 +34,7 @@ class ImageSet:
         return len(self.classes)
 
     def subset(self, index: torch.Tensor) -> ImageSet:
+        assert self.index is not None  # set by __post_init__
         return ImageSet(self.images[index], self.labels[index], self.classes,
                         self.index[index.to(self.index.device)])
 

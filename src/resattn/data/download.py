@@ -10,7 +10,7 @@ import urllib.request
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 from ..errors import UserError
 from ..files import replacing
@@ -75,8 +75,8 @@ def download(url: str, dest: Path, md5: str, progress: bool = True) -> Path:
             out.flush()
             check_md5(tmp, md5, f"the download from {url} was damaged; try again")
     except _NetworkError as wrapped:
-        exc = wrapped.args[0]
-        raise exc if isinstance(exc, OSError) else ConnectionError(f"{exc!r}") from None
+        cause = wrapped.args[0]
+        raise cause if isinstance(cause, OSError) else ConnectionError(f"{cause!r}") from None
     return dest
 
 
@@ -84,7 +84,7 @@ class _ArchiveReads:
     """A tar member whose read errors are the archive's (TarError), never taken for the disk's
     (OSError) while its bytes are written."""
 
-    def __init__(self, member: BinaryIO | None):
+    def __init__(self, member: IO[bytes]):
         self.member = member
 
     def read(self, size: int = -1) -> bytes:
@@ -117,7 +117,9 @@ def safe_extract(archive: Path, dest: Path, members: Iterable[str]) -> None:
                 with replacing(dest / name, advice="free some space, or extract the archive "
                                "into another folder and point the data folder at it") as tmp, \
                         tmp.open("wb") as out:
-                    shutil.copyfileobj(_ArchiveReads(tar.extractfile(info)), out, 1 << 20)
+                    member = tar.extractfile(info)
+                    assert member is not None  # a regular file, checked above
+                    shutil.copyfileobj(_ArchiveReads(member), out, 1 << 20)
                 found.add(name)
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         raise DataError(f"{archive} cannot be read as a tar archive ({exc}); "

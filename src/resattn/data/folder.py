@@ -168,9 +168,9 @@ class FolderLoader:
             order = torch.randperm(n, generator=g)[: n - n % self.world_size]
         else:
             order = torch.arange(n)
-        order = order[self.rank::self.world_size].tolist()
-        count = len(order) // self.batch_size if self.train else -(-len(order) // self.batch_size)
-        return [order[i * self.batch_size:(i + 1) * self.batch_size] for i in range(count)]
+        mine = order[self.rank::self.world_size].tolist()
+        count = len(mine) // self.batch_size if self.train else -(-len(mine) // self.batch_size)
+        return [mine[i * self.batch_size:(i + 1) * self.batch_size] for i in range(count)]
 
     def __len__(self) -> int:
         return len(self._batches())

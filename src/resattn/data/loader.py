@@ -85,6 +85,7 @@ class BatchTransform:
         cfg = self.cfg
         if not train:
             return A.normalize(images, self.mean, self.std), labels
+        assert g is not None, "training augmentation draws from a generator"
         x = A.random_crop(images, cfg.crop_padding, g, cfg.crop_mode)
         if cfg.flip:
             x = A.flip_lr(x, g)

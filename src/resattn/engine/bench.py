@@ -6,6 +6,7 @@ import sys
 import time
 
 import torch
+from torch import nn
 
 from ..models import create_model, inference_model
 from .loop import autocast
@@ -51,13 +52,15 @@ def measure(name: str, mode: str, batch_size: int, input_size: int, device: str,
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True  # as `resattn train` does on CUDA
     torch.manual_seed(0)
-    model = create_model(name).to(dev)
+    net = create_model(name).to(dev)
+    model: nn.Module = net
     x = torch.randn(batch_size, 3, input_size, input_size, device=dev)
     if mode == "inference":
         micro = 64 if dev.type == "cpu" else None  # the library's own CPU inference path
         model = inference_model(model, channels_last=channels_last, micro_batch=micro)
     elif channels_last:
-        model = model.to(memory_format=torch.channels_last)
+        # torch's stubs lack Module.to(memory_format=...)
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     run = torch.compile(model) if compile else model
@@ -69,7 +72,7 @@ def measure(name: str, mode: str, batch_size: int, input_size: int, device: str,
             with torch.inference_mode(), autocast(dev, amp):
                 run(x)
     else:
-        y = torch.randint(0, model.num_classes, (batch_size,), device=dev)
+        y = torch.randint(0, net.num_classes, (batch_size,), device=dev)
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
         def step():

@@ -180,11 +180,11 @@ def evaluate(model: nn.Module, loader: Iterable, device: torch.device, num_class
     totals = all_reduce(torch.stack([loss_sum, top1.double(), top5.double(),
                                      torch.tensor(float(count), device=device,
                                                   dtype=torch.float64)]))
-    loss_sum, top1, top5, count = totals[0], int(totals[1]), int(totals[2]), int(totals[3])
+    count = int(totals[3])
     confusion = all_reduce(confusion).view(k, k).cpu()
     per_class = (confusion.diag().double() / confusion.sum(1).clamp_min(1)).tolist()
-    out = {"loss": float(loss_sum) / max(count, 1), "top1": int(top1) / max(count, 1),
-           "top5": int(top5) / max(count, 1), "count": count, "per_class": per_class,
+    out = {"loss": float(totals[0]) / max(count, 1), "top1": int(totals[1]) / max(count, 1),
+           "top5": int(totals[2]) / max(count, 1), "count": count, "per_class": per_class,
            "confusion": confusion.tolist()}
     if return_predictions:
         out["predictions"] = torch.cat(predictions).tolist() if predictions else []

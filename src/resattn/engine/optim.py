@@ -17,8 +17,9 @@ def param_groups(model: nn.Module, weight_decay: float, decay_norm_and_bias: boo
     (every parameter with fewer than 2 dimensions) are left undecayed, as in timm. Frozen
     parameters are left out. `body_lr_scale` != 1: the classifier and the body in separate
     groups, the body's learning rate scaled (fine-tuning); `set_lr` keeps the ratio."""
-    head = {id(p) for p in model.get_classifier().parameters()} \
-        if body_lr_scale != 1 and hasattr(model, "get_classifier") else set()
+    get_classifier = getattr(model, "get_classifier", None)
+    head = {id(p) for p in get_classifier().parameters()} \
+        if body_lr_scale != 1 and get_classifier is not None else set()
     groups: dict[tuple[bool, bool], list] = {}
     for p in model.parameters():
         if p.requires_grad:

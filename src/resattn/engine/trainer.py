@@ -11,7 +11,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -124,7 +124,7 @@ class Trainer:
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         model.to(device)
         if cfg.channels_last:
-            model.to(memory_format=torch.channels_last)
+            model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.model = model
         # the documented rule: "linear" multiplies the lr by the number of processes
         self.base_lr = cfg.lr * (self.dist.world_size if cfg.lr_scaling == "linear" else 1)
@@ -160,7 +160,7 @@ class Trainer:
             # dropout and other global randomness differ per rank; data order does not
             torch.manual_seed(derive_seed(self.cfg.seed, self.dist.rank, 3))
         if self.cfg.compile:
-            model = torch.compile(model)
+            model = cast(nn.Module, torch.compile(model))  # an OptimizedModule
         return model
 
     # --- resume -----------------------------------------------------------------------------

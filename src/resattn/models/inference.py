@@ -8,6 +8,7 @@ the identity shortcut also reads, so it stays. The same holds for the mask heads
 from __future__ import annotations
 
 import copy
+from typing import TypeVar, overload
 
 import torch
 from torch import nn
@@ -18,20 +19,25 @@ from .residual import ResidualUnit
 @torch.no_grad()
 def fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
     """A conv computing conv -> bn (with bn's running statistics) in one op."""
-    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)  # (C_out,)
-    fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
-                      conv.padding, conv.dilation, conv.groups, bias=True,
-                      padding_mode=conv.padding_mode).to(conv.weight.device, conv.weight.dtype)
+    mean, var = bn.running_mean, bn.running_var
+    if mean is None or var is None:
+        raise ValueError("a BatchNorm without running statistics cannot be folded")
+    weight = bn.weight if bn.weight is not None else torch.ones_like(mean)
+    shift = bn.bias if bn.bias is not None else torch.zeros_like(mean)
+    scale = weight / torch.sqrt(var + bn.eps)  # (C_out,)
+    fused = copy.deepcopy(conv)  # same geometry, device and dtype
     fused.weight.copy_(conv.weight * scale[:, None, None, None])
-    bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
-    fused.bias.copy_((bias - bn.running_mean) * scale + bn.bias)
+    bias = conv.bias if conv.bias is not None else torch.zeros_like(mean)
+    fused.bias = nn.Parameter((bias - mean) * scale + shift,
+                              requires_grad=conv.weight.requires_grad)
     return fused
 
 
 def _fold_sequential(seq: nn.Sequential) -> None:
     for i in range(len(seq) - 1):
-        if isinstance(seq[i], nn.Conv2d) and isinstance(seq[i + 1], nn.BatchNorm2d):
-            seq[i] = fold_bn(seq[i], seq[i + 1])
+        conv, bn = seq[i], seq[i + 1]
+        if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+            seq[i] = fold_bn(conv, bn)
             seq[i + 1] = nn.Identity()
 
 
@@ -39,7 +45,8 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     """Fold every BN that directly follows a conv, in place; returns the model (in eval mode)."""
     model.eval()
     for module in model.modules():
-        if isinstance(module, ResidualUnit):
+        if isinstance(module, ResidualUnit) and isinstance(module.bn2, nn.BatchNorm2d) and \
+                isinstance(module.bn3, nn.BatchNorm2d):
             module.conv1 = fold_bn(module.conv1, module.bn2)
             module.bn2 = nn.Identity()
             module.conv2 = fold_bn(module.conv2, module.bn3)
@@ -63,6 +70,18 @@ class MicroBatched(nn.Module):
         return torch.cat([self.module(part) for part in x.split(self.size)])
 
 
+M = TypeVar("M", bound=nn.Module)
+
+
+@overload
+def inference_model(model: M, channels_last: bool = True, micro_batch: None = None) -> M: ...
+
+
+@overload
+def inference_model(model: nn.Module, channels_last: bool = True,
+                    micro_batch: int | None = None) -> nn.Module: ...
+
+
 def inference_model(model: nn.Module, channels_last: bool = True,
                     micro_batch: int | None = None) -> nn.Module:
     """A copy of `model` for prediction: BN folded, eval mode, parameters frozen, optionally
@@ -72,7 +91,8 @@ def inference_model(model: nn.Module, channels_last: bool = True,
     for p in fast.parameters():
         p.requires_grad_(False)
     if channels_last:
-        fast = fast.to(memory_format=torch.channels_last)
+        # torch's stubs lack Module.to(memory_format=...); it exists and works
+        fast = fast.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     if micro_batch:
         fast = MicroBatched(fast, micro_batch).eval()
     return fast

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -71,6 +72,9 @@ class ResidualAttentionNet(nn.Module):
     `forward_with_masks(x)` also returns the soft mask of every attention module.
     """
 
+    # set by resattn.load_model and pretrained create_model: classes, input size, normalisation
+    pretrained_cfg: dict[str, Any]
+
     def __init__(self, spec: ArchSpec, num_classes: int, in_chans: int = 3,
                  drop_rate: float = 0.0, attention: str = "mixed", residual: str = "arl",
                  mask: str = "encoder_decoder", p: int | None = None, t: int | None = None,
@@ -85,7 +89,7 @@ class ResidualAttentionNet(nn.Module):
         stages = []
         chs = spec.stem_chs
         for s in spec.stages:
-            blocks = [residual_units(chs, s.out_chs, s.units, s.stride)]
+            blocks: list[nn.Module] = [residual_units(chs, s.out_chs, s.units, s.stride)]
             blocks += [AttentionModule(s.out_chs, s.levels, p, t, r, attention, residual, mask,
                                        upsample_align_corners, mask_head_bias)
                        for _ in range(s.modules)]
@@ -153,7 +157,7 @@ class ResidualAttentionNet(nn.Module):
         Names read `stage<i>.module<j>`, both counted from 1."""
         found = []
         for i, stage in enumerate(self.stages, start=1):
-            modules = [m for m in stage if isinstance(m, AttentionModule)]
+            modules = [m for m in stage.children() if isinstance(m, AttentionModule)]
             found += [(f"stage{i}.module{j}", m) for j, m in enumerate(modules, start=1)
                       if m.soft_mask is not None]
         return found
@@ -165,7 +169,7 @@ class ResidualAttentionNet(nn.Module):
                 store[name] = output
             return hook
         handles = [m.soft_mask.register_forward_hook(saver(name))
-                   for name, m in self.attention_modules()]
+                   for name, m in self.attention_modules() if m.soft_mask is not None]
         try:
             yield store
         finally:

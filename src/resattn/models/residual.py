@@ -26,9 +26,10 @@ class ResidualUnit(nn.Module):
         mid_chs = out_chs // 4
         self.bn1 = nn.BatchNorm2d(in_chs)
         self.conv1 = conv1x1(in_chs, mid_chs)
-        self.bn2 = nn.BatchNorm2d(mid_chs)
+        # bn2 and bn3 become Identity when inference_model folds them into the convs
+        self.bn2: nn.Module = nn.BatchNorm2d(mid_chs)
         self.conv2 = conv3x3(mid_chs, mid_chs, stride)  # the stride sits in the 3x3 conv
-        self.bn3 = nn.BatchNorm2d(mid_chs)
+        self.bn3: nn.Module = nn.BatchNorm2d(mid_chs)
         self.conv3 = conv1x1(mid_chs, out_chs)
         self.relu = nn.ReLU(inplace=True)
         needs_projection = stride != 1 or in_chs != out_chs

@@ -89,7 +89,7 @@ def overlay_array(image: np.ndarray, heat: np.ndarray | None, size: int = 224) -
     if heat is not None:
         h = torch.from_numpy(np.ascontiguousarray(heat)).float()[None, None]
         h = F.interpolate(h, size=(size, size), mode="bilinear", align_corners=False)[0, 0]
-        h = ((h - h.min()) / (h.max() - h.min() + 1e-12)).numpy()
-        colour = colormaps["jet"](h)[..., :3]
+        scaled = ((h - h.min()) / (h.max() - h.min() + 1e-12)).numpy()
+        colour = colormaps["jet"](scaled)[..., :3]
         out = 0.5 * out + 0.5 * colour
     return (np.clip(out, 0, 1) * 255).round().astype(np.uint8)

@@ -59,6 +59,54 @@ def test_weight_decay_skips_norm_and_bias():
     assert opt.defaults["nesterov"] is True
 
 
+@pytest.mark.parametrize("name,kind", [("sgd", torch.optim.SGD), ("adam", torch.optim.Adam),
+                                       ("adamw", torch.optim.AdamW)])
+def test_each_optimizer_gets_the_groups_rates_and_momentum(name, kind):
+    """Every group carries its learning rate (the body's scaled when fine-tuning) and its decay;
+    SGD is Nesterov with the given momentum, plain without momentum."""
+    model = create_model("attention_test")
+    opt = build_optimizer(model, name, 0.2, 5e-4, momentum=0.8, body_lr_scale=0.25)
+    assert type(opt) is kind
+    head = {id(p) for p in model.get_classifier().parameters()}
+    for group in opt.param_groups:
+        is_head = all(id(p) in head for p in group["params"])
+        assert is_head or not any(id(p) in head for p in group["params"])
+        assert group["lr_scale"] == (1.0 if is_head else 0.25)
+        assert group["lr"] == pytest.approx(0.2 * group["lr_scale"])
+        decayed = all(p.ndim > 1 for p in group["params"])
+        assert group["weight_decay"] == (5e-4 if decayed else 0.0)
+    assert sum(len(g["params"]) for g in opt.param_groups) == len(list(model.parameters()))
+    if name == "sgd":
+        assert opt.defaults["momentum"] == 0.8 and opt.defaults["nesterov"] is True
+        plain = build_optimizer(model, "sgd", 0.2, 5e-4, momentum=0.0)
+        assert plain.defaults["momentum"] == 0.0 and plain.defaults["nesterov"] is False
+    with pytest.raises(UserError, match="optimizer='lion' is not valid"):
+        build_optimizer(model, "lion", 0.2, 5e-4)
+
+
+def test_groups_without_fine_tuning_and_frozen_parameters():
+    """body_lr_scale 1: no head group of its own; frozen parameters are left out."""
+    model = create_model("attention_test")
+    groups = param_groups(model, 1e-4)
+    assert [g["lr_scale"] for g in groups] == [1.0, 1.0]
+    assert [g["weight_decay"] for g in groups] == [1e-4, 0.0]  # decayed first
+    model.stem.requires_grad_(False)
+    frozen = {id(p) for p in model.stem.parameters()}
+    kept = [p for g in param_groups(model, 1e-4) for p in g["params"]]
+    assert kept and not frozen & {id(p) for p in kept}
+
+
+def test_step_schedule_counts_milestones_and_gamma():
+    sched = Schedule("step", warmup=0.1, milestones=(0.8, 0.5), gamma=0.5)
+    assert sched(0.05) == pytest.approx(0.5)  # half-way through the warm-up
+    assert [sched(t) for t in (0.2, 0.5, 0.79, 0.8, 1.0)] == [1.0, 0.5, 0.5, 0.25, 0.25]
+    assert sched(-1.0) == 0.0 and sched(2.0) == 0.25  # clamped to [0, 1]
+    with pytest.raises(UserError, match="schedule='linear' is not valid"):
+        Schedule("linear")
+    with pytest.raises(ValueError, match="warm-up of 100% of training is not valid"):
+        Schedule("cosine", warmup=1.0)
+
+
 def test_ema_update_rule():
     model = torch.nn.Linear(2, 1)
     ema = ModelEMA(model, decay=0.5)

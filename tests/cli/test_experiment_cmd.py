@@ -21,7 +21,7 @@ source = "made-up references"
 
 [base]
 model = "{model}"
-train_subset = 96
+train_subset = 64
 val_size = 100
 test_subset = 100
 batch_size = 32
@@ -109,8 +109,8 @@ def test_tiny_suite_end_to_end_with_interruption(where, tmp_path, monkeypatch, r
               "--recipe", "fast", "--no-progress", "--set", "log_every=1"]
     dry = cli(*common, "--dry-run")
     assert dry.returncode == 0 and dry.stdout.count("todo") == 2
-    # Ctrl-C after the second step of the second run (each run: 2 epochs of 96 // 32 steps)
-    signal_at = f"{2 * 96 // 32 + 2}:SIGINT"
+    # Ctrl-C after the first step of the second run (each run: 2 epochs of 64 // 32 steps)
+    signal_at = f"{2 * 64 // 32 + 1}:SIGINT"
     if here:
         monkeypatch.setattr(StepSignal, "steps", 0)  # the hook counts the process's steps
         monkeypatch.setenv(ENV, signal_at)

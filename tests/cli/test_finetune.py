@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import assert_user_error, cli
+from conftest import assert_same_state, assert_user_error, cli
 from PIL import Image
 
 import resattn
@@ -86,7 +86,7 @@ def test_tags_in_commands_and_safetensors_export(tmp_path):
     assert "## Limits" in (out / "README.md").read_text()
     back = resattn.load_model(out)
     ref = resattn.load_model(TAG)
-    assert all(torch.equal(v, ref.state_dict()[k]) for k, v in back.state_dict().items())
+    assert_same_state(back, ref)
     again = cli("visualize", str(out), str(tmp_path / "x.png"), "--out", str(tmp_path / "v"))
     assert again.returncode == 0, again.stderr
     assert (tmp_path / "v" / "x_masks.png").is_file()

@@ -3,6 +3,7 @@ synthetic CIFAR-10 and the run trained on it."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import struct
 import zlib
@@ -140,8 +141,14 @@ def test_plot_and_confusion(small_run, synthetic_cifar10, tmp_path):
 @pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
 def test_export_matches_pytorch_on_data_images(small_run, synthetic_cifar10, tmp_path, fmt):
     out = tmp_path / ("model.onnx" if fmt == "onnx" else "model.pt")
-    proc = cli("export", str(small_run), "--format", fmt, "--out", str(out))
+    proc = cli("export", str(small_run), "--format", fmt, "--out", str(out), "--json")
     assert proc.returncode == 0, proc.stderr
+    done = json.loads(proc.stdout)
+    assert done["path"] == str(out) and done["precision"] == "fp32"
+    assert done["max_abs_diff"] < 1e-3 and done["bytes"] == out.stat().st_size
+    assert done["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert (tmp_path / f"{out.name}.sha256").read_text() == f"{done['sha256']}  {out.name}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([out.name, f"{out.name}.sha256"])
     ckpt = torch.load(small_run / "last.pt", weights_only=True)
     from resattn.api import model_from_checkpoint
     from resattn.data.augment import normalize

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import HANG, SYNTHETIC_RUN, assert_user_error, cli, spawn
+from conftest import HANG, SYNTHETIC_RUN, assert_same_state, assert_user_error, cli, spawn
 from conftest import SMALL_RUN as SMALL
 
 import resattn
@@ -32,10 +32,7 @@ def weights(path: Path) -> dict[str, torch.Tensor]:
 
 
 def assert_same_weights(a: Path, b: Path) -> None:
-    wa, wb = weights(a), weights(b)
-    assert wa.keys() == wb.keys()
-    different = [k for k in wa if not torch.equal(wa[k], wb[k])]
-    assert not different, f"{len(different)} tensors differ, e.g. {different[:3]}"
+    assert_same_state(weights(a), weights(b))
 
 
 @pytest.mark.slow

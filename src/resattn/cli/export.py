@@ -4,6 +4,7 @@ names and normalisation in the file's metadata; the export is checked against Py
 from __future__ import annotations
 
 import argparse
+import json
 
 from ..api.exporting import DEFAULT_OPSET, FORMATS, OPSETS, export
 from .common import add_int8_args, add_source_arg, add_weights_arg
@@ -28,6 +29,9 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                         f"(default {DEFAULT_OPSET})")
     p.add_argument("--data-dir", default=None, help="the run's dataset, for --int8 calibration")
     add_int8_args(p)
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON document (path, format, precision; for files also "
+                        "bytes, sha256, max_abs_diff)")
     p.set_defaults(command=name)
 
 
@@ -36,7 +40,9 @@ def run(args: argparse.Namespace) -> int:
                     opset=args.opset, int8=args.int8, data_dir=args.data_dir,
                     calibration_images=args.calibration_images)
     path = result["path"]
-    if args.format == "safetensors":
+    if args.json:
+        print(json.dumps(result))
+    elif args.format == "safetensors":
         print(f"{path}: model.safetensors, config.json, README.md (load with "
               f"resattn.load_model({path!r}))")
     else:

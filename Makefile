@@ -5,9 +5,9 @@
 # Both create .venv when it is missing and install torch (pinned) and resattn into it.
 # Variables: PYTHON (python3), VENV (.venv), TORCH (pip arguments for torch: the pinned version
 # CI uses; add --index-url https://download.pytorch.org/whl/cpu for the CPU-only build on a
-# machine without a GPU), BUDGET (training seconds, 600), OUT (runs).
-# CIFAR-10 is looked for in $RESATTN_DATA_DIR, else ~/.cache/resattn, and downloaded (with its
-# MD5 checked) when missing.
+# machine without a GPU), BUDGET (training seconds, 600), OUT (runs), DATA_DIR (where CIFAR-10
+# is or goes; else $RESATTN_DATA_DIR, else ~/.cache/resattn; downloaded, its MD5 checked, when
+# missing).
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -33,7 +33,8 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed
 
 run: $(VENV)/.installed
-	$(BIN)/resattn train --model attention56 --recipe fast --time-budget $(BUDGET) --out $(OUT)
+	$(BIN)/resattn train --model attention56 --recipe fast --time-budget $(BUDGET) --out $(OUT) \
+		$(if $(DATA_DIR),--data-dir "$(DATA_DIR)")
 	$(BIN)/python examples/after_training.py $(OUT)
 
 # the fast tier on every core (pytest-xdist, one worker per core, torch's threads shared out among

@@ -38,8 +38,9 @@ def main() -> int:
     images = run / "masks" / "inputs"
     images.mkdir(parents=True, exist_ok=True)
     paths = []
-    for i in range(4):
-        path = images / f"test{i:04d}_{test.classes[int(test.labels[i])]}.png"
+    for i in range(4):  # in class folders, so that each picture names the true class
+        path = images / test.classes[int(test.labels[i])] / f"test{i:04d}.png"
+        path.parent.mkdir(exist_ok=True)
         Image.fromarray(test.images[i].permute(1, 2, 0).numpy()).save(path)
         paths.append(str(path))
     resattn("visualize", str(run), *paths, "--out", str(run / "masks"))

@@ -136,6 +136,36 @@ def test_progressive_resizing_trains_small_then_at_full_size(synthetic_cifar10, 
     assert summary["steps"] == 4 and 0 <= summary["test_acc"] <= 1
 
 
+@pytest.mark.parametrize("tta", [False, True])
+def test_the_final_evaluation_reuses_the_last_validation_and_shows_its_progress(
+        synthetic_cifar10, tmp_path, monkeypatch, capsys, tta):
+    """The last epoch's validation saw the final weights: the final evaluation reuses it (raw
+    and EMA) unless TTA makes it another measurement; every evaluation has a progress bar."""
+    from resattn.engine import trainer
+
+    calls = []
+
+    def counting(model, loader, *args, **kw):
+        calls.append(kw.get("tta", False))
+        return evaluate(model, loader, *args, **kw)
+
+    evaluate = trainer.evaluate
+    monkeypatch.setattr(trainer, "evaluate", counting)
+    summary, run = resattn.train(model="attention_test", data_dir=str(synthetic_cifar10),
+                                 train_subset=64, val_size=100, test_subset=100, batch_size=32,
+                                 epochs=1, ema=True, tta=tta, amp="off", out=str(tmp_path))
+    row = json.loads((run / "metrics.jsonl").read_text())
+    # the epoch's raw and EMA validation, then (with TTA) both again, then the test set
+    assert calls == ([False, False, True, True, True] if tta else [False, False, False])
+    chosen = "ema_val_acc" if summary["eval_weights"] == "ema" else "val_acc"
+    if not tta:
+        assert summary["val_acc"] == row[chosen]
+    bars = capsys.readouterr().err
+    for what in ("validation", "validation (EMA)", f"final test ({summary['eval_weights']} "
+                                                   "weights)"):
+        assert what in bars, bars[-2000:]
+
+
 def test_val_every_skips_validation_but_never_after_the_last_epoch(synthetic_cifar10,
                                                                    tmp_path):
     """--val-every 2 over 3 epochs: validation after epochs 2 and 3 (the last), not after 1;

@@ -16,6 +16,8 @@ import io
 import json
 import re
 import shlex
+import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -207,6 +209,21 @@ def test_make_targets_shown_exist():
     shown = {line.split()[1] for block in blocks() if block.lang == "bash"
              for line in _command_lines(block.code) if line.startswith("make ")}
     assert shown and shown <= targets, shown - targets
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+@pytest.mark.parametrize("variables,expected", [
+    ([], "--time-budget 600 --out runs"),
+    (["DATA_DIR=/my data/c10", "BUDGET=120"],
+     '--time-budget 120 --out runs --data-dir "/my data/c10"'),
+])
+def test_make_run_passes_its_variables_to_train(variables, expected):
+    """`make run DATA_DIR=...` reaches `resattn train --data-dir` (make -n prints, runs nothing)."""
+    proc = subprocess.run(["make", "-n", "-B", "run", *variables], cwd=ROOT, capture_output=True,
+                          text=True, check=True)
+    text = re.sub(r"\\\n[ \t]*", " ", proc.stdout)
+    train = next(line for line in text.splitlines() if "resattn train" in line)
+    assert " ".join(train.split()).endswith(expected), train
 
 
 # ---- links ---------------------------------------------------------------------------------

@@ -53,11 +53,22 @@ def test_explain_takes_paths_and_draws_the_visualize_picture(tmp_path):
         assert [p for _, p in from_path.top] == pytest.approx([p for _, p in other], abs=1e-5)
     assert len(from_path.top) == 3
 
-    # the input, then one overlay per module; with channels, one per module and channel
+    # the original (40x40, not the model's 32x32 view), the model's view, then one overlay per
+    # module; with channels, one per module and channel; a colour bar
     fig = from_path.figure()
     shown = [ax for ax in fig.axes if ax.images]
-    assert len(shown) == 1 + 3 and fig.texts[0].get_text().startswith("predicted ")
-    assert len([ax for ax in from_path.figure(channels=[0, 5]).axes if ax.images]) == 1 + 6
+    assert len(shown) == 2 + 3 and fig.texts[0].get_text().startswith("predicted ")
+    assert [ax.get_title() for ax in shown[:2]] == ["original 40x40", "model's view"]
+    assert from_path.original.shape == (40, 40, 3) and from_path.image.shape == (32, 32, 3)
+    assert len([ax for ax in from_path.figure(channels=[0, 5]).axes if ax.images]) == 2 + 6
+    bar = next(ax for ax in fig.axes if ax.get_ylabel())
+    assert bar.get_ylabel() == "mask value (fixed scale)"
+    assert all(im.get_clim() == (0.0, 1.0) for ax in shown[2:] for im in ax.images[1:])
+    stretched = from_path.figure(scale="stretch")
+    assert next(ax for ax in stretched.axes if ax.get_ylabel()).get_ylabel() == \
+        "each panel stretched to its own range"
+    with pytest.raises(UserError, match="scale='log' is not valid; choose fixed or stretch"):
+        from_path.figure(scale="log")
     with pytest.raises(UserError, match="channel 64 does not exist"):
         from_path.figure(channels=[64])
 
@@ -72,3 +83,28 @@ def test_a_model_without_attention_masks_is_refused_in_one_line():
     with pytest.raises(UserError, match="explain needs a Residual Attention Network, not a "
                                         "Linear"):
         Explainer(torch.nn.Linear(2, 2))
+
+
+def test_a_trained_and_an_untrained_model_look_different_on_the_fixed_scale():
+    """The default scale colours a mask value the same in every picture, so an untrained
+    model's masks (about 0.5 everywhere) do not look like a trained model's; stretched, each
+    picture would span the whole colour map whatever the model."""
+    import torch
+
+    from resattn.viz import mask_maps, overlay_array
+
+    trained = resattn.load_model(TAG)
+    torch.manual_seed(0)
+    untrained = resattn.create_model("attention56")
+    untrained.pretrained_cfg = trained.pretrained_cfg
+    img = Image.fromarray(np.random.default_rng(0).integers(0, 255, (32, 32, 3), np.uint8))
+    colours, levels = [], []
+    for model in (trained, untrained):
+        exp = Explainer(model)(img)
+        heat = mask_maps(exp.masks, (32, 32))["stage1.module1"]
+        levels.append(float(heat.mean()))
+        colours.append(overlay_array(exp.image, heat, 32).astype(float).mean(axis=(0, 1)))
+        stretched = overlay_array(exp.image, heat, 32, "stretch")
+        assert not np.array_equal(stretched, overlay_array(exp.image, heat, 32))
+    assert abs(levels[0] - levels[1]) > 0.15, levels
+    assert np.abs(colours[0] - colours[1]).max() > 64, colours  # of 255: another colour

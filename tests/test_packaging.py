@@ -28,3 +28,8 @@ def test_wheel_ships_recipes_suites_and_type_marker(tmp_path):
     missing = [name for name in data if name not in names]
     assert not missing, f"not in the wheel: {missing}"
     assert "resattn/py.typed" in names
+    # the licence as an SPDX expression with its file: no deprecation notices while building
+    assert "Deprecat" not in proc.stderr + proc.stdout, (proc.stderr + proc.stdout)[-2000:]
+    meta = next(n for n in names if n.endswith(".dist-info/METADATA"))
+    metadata = zipfile.ZipFile(wheel).read(meta).decode()
+    assert "License-Expression: MIT" in metadata and "License-File: LICENSE" in metadata

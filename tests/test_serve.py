@@ -88,6 +88,8 @@ def test_explorer_in_a_real_browser(small_run, cifar10_dir, tmp_path):
             top = page.locator("#top-0 .output-class")
             top.wait_for(timeout=60_000)
             assert top.inner_text().strip() == expected
+            # the upload is shown, not only its file name
+            page.locator("#preview img").wait_for(timeout=60_000)
             # the second model, side by side, answers for the same image
             page.locator("#top-1 .output-class").wait_for(timeout=60_000)
             # one mask picture per attention module (attention56: three)

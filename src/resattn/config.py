@@ -7,6 +7,7 @@ every checkpoint as a plain dict, so a model can be rebuilt from a checkpoint al
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 from dataclasses import asdict, dataclass, field, fields
@@ -152,8 +153,9 @@ class Config:
                             "larger N leaves more of a --time-budget to training",
                             metavar="N")
     tta: bool = option(False, "flip test-time augmentation in the final evaluation")
-    log_every: int = option(50, "steps between TensorBoard step scalars and progress-bar "
-                            "refreshes", metavar="STEPS")
+    log_every: int = option(20, "steps between logged steps (steps.jsonl and TensorBoard: "
+                            "the curves), non-finite-loss checks and progress-bar refreshes",
+                            metavar="STEPS")
     viz_every: int = option(0, "attention masks of 8 fixed validation images to TensorBoard "
                             "every N epochs; 0 = off", metavar="N")
     monitor_test: bool = option(False, "evaluate the test set after every epoch (off the "
@@ -298,13 +300,16 @@ def check(cfg: Config) -> None:
     need(cfg.viz_every >= 0, "viz_every", ">= 0")
     need(0 <= cfg.label_noise <= 1, "label_noise", "in [0, 1]")
     need(cfg.val_size >= 0, "val_size", ">= 0")
-    need(cfg.seed >= 0, "seed", ">= 0")
+    need(0 <= cfg.seed < 2**63, "seed", "in [0, 2**63)")
+    need(0 < cfg.gamma <= 1, "gamma", "in (0, 1] (the factor the learning rate is multiplied by "
+                                      "at each milestone)")
+    need(cfg.input_size >= 0, "input_size", ">= 1 (or 0: the model's own)")
     need(cfg.body_lr_scale > 0, "body_lr_scale", "> 0")
     if (cfg.freeze_body or cfg.body_lr_scale != 1) and not cfg.init:
         raise InvalidOption("freeze_body" if cfg.freeze_body else "body_lr_scale",
                             cfg.freeze_body if cfg.freeze_body else cfg.body_lr_scale,
                             "it needs --init (the weights to fine-tune)")
-    need(cfg.split_seed >= 0, "split_seed", ">= 0")
+    need(0 <= cfg.split_seed < 2**63, "split_seed", "in [0, 2**63)")
     need(cfg.train_subset >= 0, "train_subset", ">= 0")
     need(cfg.test_subset >= 0, "test_subset", ">= 0")
 
@@ -330,8 +335,9 @@ def _toml_value(value: Any) -> str:
         return repr(value)
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'
+    # a TOML basic string: JSON's escapes (quote, backslash, \n, \t, other control characters as
+    # \uXXXX) are TOML's too, but for DEL, which TOML wants escaped as well
+    return json.dumps(str(value), ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def to_toml(cfg: Config) -> str:

@@ -68,9 +68,13 @@ def build_app(explainers: list[Explainer], examples: dict[str, np.ndarray] | Non
     with gr.Blocks(title="resattn: where does the network look?") as app:
         gr.Markdown("## Residual Attention Network explorer\nDrop an image (or pick a CIFAR-10 "
                     "test image): the top-5 classes and, for every attention module, its soft "
-                    "mask over the input (red: the mask lets the trunk through).")
+                    "mask over the input, coloured on a fixed 0-to-1 scale (blue: the mask "
+                    "damps the trunk's features, red: it lets them through), so that models "
+                    "and images compare.")
         with gr.Row():
             upload = gr.File(label="image", type="filepath", elem_id="upload")
+            preview = gr.Image(label="your image", elem_id="preview", interactive=False,
+                               height=SHOWN)
             pick = gr.Dropdown(choices=list(examples), label="or a CIFAR-10 test image",
                                value=None, visible=bool(examples), elem_id="pick")
             with gr.Column():
@@ -94,11 +98,13 @@ def build_app(explainers: list[Explainer], examples: dict[str, np.ndarray] | Non
 
         def explain(image: Image.Image | None, error: str, mod: str, chan: str):
             if image is None:
-                outs: list[Any] = [f"**{error}**" if error else ""]
+                outs: list[Any] = [f"**{error}**" if error else "", None]
                 for _ in explainers:
                     outs += [None, None, None, None]
                 return (*outs, gr.update())
-            outs = [""]
+            shown = image.copy()
+            shown.thumbnail((2 * SHOWN, 2 * SHOWN))
+            outs = ["", np.asarray(shown.convert("RGB"))]
             exps = []
             for ex in explainers:
                 exp = ex(image)
@@ -132,7 +138,7 @@ def build_app(explainers: list[Explainer], examples: dict[str, np.ndarray] | Non
             return (*pictures, gr.update(choices=[MEAN] + [str(c) for c in range(count)],
                                          value=chan))
 
-        outputs: list[Any] = [message]
+        outputs: list[Any] = [message, preview]
         for (top, chosen, gallery), state in zip(columns, states):
             outputs += [top, chosen, gallery, state]
         outputs.append(channel)

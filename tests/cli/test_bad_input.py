@@ -43,6 +43,13 @@ def _write(name: str, data: bytes):
     return setup
 
 
+def _files(contents: dict[str, bytes]):
+    def setup(tmp: Path, run: Path) -> None:
+        for name, data in contents.items():
+            (tmp / name).write_bytes(data)
+    return setup
+
+
 def _truncated(tmp: Path, run: Path) -> None:
     data = (run / "last.pt").read_bytes()
     (tmp / "bad.pt").write_bytes(data[: len(data) // 2])
@@ -141,6 +148,13 @@ CASES = {
                                        "{tmp}/pics"], "is a directory", _folder("pics")),
     "export-under-a-file": Case(["export", "{run}", "--format", "torchscript", "--out",
                                  "{tmp}/taken/model.pt"], "cannot write", _file("taken")),
+    "export-safetensors-into-a-project": Case(
+        ["export", "{run}", "--format", "safetensors", "--out", "{tmp}"],
+        "holds files (README.md, config.json, setup.py) and is not an earlier resattn export",
+        _files({"README.md": b"# my project\n", "config.json": b"{}", "setup.py": b""})),
+    "export-over-a-file-of-the-user": Case(
+        ["export", "{run}", "--format", "torchscript", "--out", "{tmp}/notes.pt"],
+        "notes.pt exists and is not an earlier resattn export", _files({"notes.pt": b"mine"})),
     "export-opset-999": Case(["export", "{run}", "--format", "onnx", "--out", "{tmp}/m.onnx",
                               "--opset", "999"], "--opset 999 is not valid", no_new=["m.onnx"]),
     "export-opset-7": Case(["export", "{run}", "--format", "onnx", "--out", "{tmp}/m.onnx",

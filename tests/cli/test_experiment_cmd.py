@@ -157,3 +157,11 @@ def test_differences_within_the_seed_spread_are_marked():
     assert compare({"test_error": (6.0, 0.2), "seeds": 3}, base) == "+1.00"
     assert compare({"test_error": (6.0, 0.0), "seeds": 1}, base) == "+1.00 (one seed)"
     assert compare({"test_error": None, "seeds": 0}, base) == "-"
+
+
+@pytest.mark.parametrize("seeds", ["0", "100000000"])
+def test_a_seed_count_out_of_bounds_is_refused_at_once(seeds, tmp_path):
+    proc = cli("experiment", "arl-vs-nal", "--dry-run", "--seeds", seeds, "--out",
+               str(tmp_path / "exp"))
+    assert_user_error(proc, f"--seeds {seeds} is not valid; it must be in [1, 1000]")
+    assert not (tmp_path / "exp").exists()

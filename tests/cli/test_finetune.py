@@ -4,6 +4,7 @@ the safetensors export reads back, and fine-tuning from them beats training from
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from PIL import Image
 import resattn
 from resattn.data import load_cifar
 from resattn.data.cifar import CIFAR10_CLASSES
+from resattn.errors import UserError
 from resattn.weights import default_tag, get_weights, list_weights, sha256_of, weights_file
 
 TAG = "attention56.cifar10"
@@ -87,11 +89,40 @@ def test_tags_in_commands_and_safetensors_export(tmp_path):
     back = resattn.load_model(out)
     ref = resattn.load_model(TAG)
     assert_same_state(back, ref)
+    # an earlier export is written over; a folder of the user's only with --force, which
+    # touches nothing but the three files
+    assert cli("export", TAG, "--format", "safetensors", "--out", str(out)).returncode == 0
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "setup.py").write_text("keep me")
+    assert cli("export", TAG, "--format", "safetensors", "--out",
+               str(tmp_path / "project")).returncode == 2
+    assert cli("export", TAG, "--format", "safetensors", "--out", str(tmp_path / "project"),
+               "--force").returncode == 0
+    assert (tmp_path / "project" / "setup.py").read_text() == "keep me"
     again = cli("visualize", str(out), str(tmp_path / "x.png"), "--out", str(tmp_path / "v"))
     assert again.returncode == 0, again.stderr
     assert (tmp_path / "v" / "x_masks.png").is_file()
     assert_user_error(cli("evaluate", "attention57.cifar10"),
                       f"is neither a file, a folder nor a published tag; published tags: {TAG}")
+
+
+def test_predict_an_image_alone_uses_the_default_published_weights(tmp_path):
+    """`resattn predict photo.png`, the first thing many try: the published weights classify it,
+    and one line on stderr says so; a lone argument that is no image is a one-line error."""
+    rng = np.random.default_rng(1)
+    Image.fromarray(rng.integers(0, 256, (30, 50, 3), dtype=np.uint8)).save(tmp_path / "a.png")
+    alone = cli("predict", str(tmp_path / "a.png"), "--json", "--amp", "off")
+    assert alone.returncode == 0, alone.stderr
+    default = default_tag("attention56")  # what create_model(pretrained=True) and serve load
+    assert alone.stderr.strip().splitlines() == [
+        f"resattn predict: no model given, so the published {default} (CIFAR-10's 10 classes) "
+        "classifies it; name a model first for another: resattn predict MODEL IMAGE..."]
+    doc = json.loads(alone.stdout)
+    named = json.loads(cli("predict", default, str(tmp_path / "a.png"), "--json", "--amp",
+                           "off").stdout)
+    assert doc == named and doc["checkpoint"] == default
+    assert_user_error(cli("predict", str(tmp_path)),
+                      "the first argument is a model or a tag, then images or folders")
 
 
 @pytest.mark.slow
@@ -132,8 +163,75 @@ def test_fine_tuning_beats_training_from_scratch(cifar10_dir, tmp_path):
     assert scores["finetuned"] > scores["scratch"] + 0.1, scores
 
 
+def test_fine_tuning_says_what_it_loaded_replaced_and_froze(small_run, tmp_path):
+    """--init a 10-class run on a 3-class folder: one line names the weights, the head that was
+    replaced and the frozen body; the loaded body equals the source's."""
+    rng = np.random.default_rng(2)
+    for name in ("a", "b", "c"):
+        (tmp_path / "pics" / "train" / name).mkdir(parents=True)
+        for i in range(6):
+            Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(
+                tmp_path / "pics" / "train" / name / f"{i}.png")
+    proc = cli("train", "--dataset", "folder", "--data-dir", str(tmp_path / "pics"), "--model",
+               "attention_test", "--init", str(small_run), "--freeze-body", "--val-size", "3",
+               "--batch-size", "5", "--iterations", "1", "--lr", "1e-9", "--workers", "0",
+               "--no-progress", "--amp", "off", "--no-ema", "--out", str(tmp_path / "r"))
+    assert proc.returncode == 0, proc.stderr
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("fine-tuning:"))
+    assert line.startswith(f"fine-tuning: loaded {small_run} (") and "10 classes)" in line
+    assert line.endswith("; replaced its 10-class head with a new 3-class one (random init); "
+                         "the body is frozen: only the classifier trains"), line
+    (run,) = (tmp_path / "r").iterdir()
+    tuned = torch.load(run / "last.pt", weights_only=True)["model"]
+    source = torch.load(small_run / "last.pt", weights_only=True)["model"]
+    # the body's parameters are the source's, untouched by the step (BatchNorm's running
+    # statistics, buffers, follow the new images)
+    body = [k for k in source if not k.startswith("fc.") and k.endswith(("weight", "bias"))]
+    assert body and all(torch.equal(tuned[k], source[k]) for k in body)
+    assert tuned["fc.weight"].shape[0] == 3
+
+
 def test_init_with_another_architecture_is_refused(tmp_path):
     proc = cli("train", "--model", "attention92", "--init", TAG, "--out", str(tmp_path / "r"))
     assert_user_error(proc, "holds weights of another architecture (model='attention56'")
     assert not (tmp_path / "r").exists()
     assert_user_error(cli("train", "--freeze-body"), "--freeze-body True is not valid; it needs")
+
+
+@pytest.mark.parametrize("edit,message", [
+    ({"classes": "ab"}, "config.json's classes must be a list of class names"),
+    ({"classes": ["a", "b"]}, "config.json names 2 classes but the weights have 10 outputs"),
+    ({"input_size": "abc"}, "config.json's input_size 'abc' must be an integer >= 1"),
+    ({"input_size": 0}, "config.json's input_size 0 must be an integer >= 1"),
+    ({"crop_pct": 0}, "config.json's crop_pct 0 must be in (0, 1]"),
+    ({"std": [0.0, 0.0, 0.0]}, "config.json's mean and std must be finite, and std > 0"),
+    ({"int32": True}, "tensor stem.0.weight is torch.int32, not floating point"),
+    ({"nan": True}, "tensor stem.0.weight holds NaN or infinite values"),
+])
+def test_an_edited_weights_folder_is_refused_in_one_line(small_run, tmp_path, edit, message):
+    """A weights folder whose config.json was edited by hand (or whose tensors were rewritten
+    with a fresh SHA-256): refused by what it breaks, not loaded into NaN or a traceback."""
+    from resattn.api import save_pretrained
+    from resattn.weights import write_weights
+    from resattn.weights.safetensors import load_file
+
+    folder = save_pretrained(str(small_run), tmp_path / "w")
+    meta = json.loads((folder / "config.json").read_text())
+    state, _ = load_file(folder / "model.safetensors")
+    if edit.pop("int32", False):
+        state["stem.0.weight"] = state["stem.0.weight"].to(torch.int32)
+    if edit.pop("nan", False):
+        state["stem.0.weight"][0] = float("nan")
+    meta.update(edit)
+    meta.pop("sha256")
+    if "int32" in message:  # write_weights stores floats as fp32: write this file directly
+        from resattn.weights.safetensors import save_file
+
+        save_file(state, folder / "model.safetensors", {"format": "pt"})
+        (folder / "config.json").write_text(json.dumps(
+            {**meta, "sha256": sha256_of(folder / "model.safetensors")}))
+    else:
+        write_weights(state, folder, meta)
+    with pytest.raises(UserError, match=re.escape(message)):
+        resattn.load_model(folder)
+    assert_user_error(cli("predict", str(folder), "nothing.png"), message)

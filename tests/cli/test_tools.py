@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -87,19 +88,23 @@ def test_predict_every_image_kind_and_bad_files(small_run, tmp_path):
     good = (tmp_path / "gray.png").read_bytes()
     (tmp_path / "cut.png").write_bytes(good[: len(good) // 3])
     png_bomb(tmp_path / "bomb.png")
+    fifo = tmp_path / "elsewhere" / "pipe.png"
+    fifo.parent.mkdir()
+    os.mkfifo(fifo)
     proc = cli("predict", str(small_run), str(tmp_path), str(tmp_path / "missing.jpg"),
-               "--json")
+               str(fifo), "--json")
     assert proc.returncode == 1  # some files failed, the rest were predicted
     doc = json.loads(proc.stdout)
     names = sorted(Path(p["path"]).name for p in doc["predictions"])
     assert names == ["alpha.png", "deep.png", "gray.png", "palette.png", "wide.jpg", "x.bmp",
                      "x.tiff", "x.webp"]
     failed = {Path(f["path"]).name: f["error"] for f in doc["failed"]}
-    assert set(failed) == {"notes.png", "cut.png", "bomb.png", "missing.jpg"}
+    assert set(failed) == {"notes.png", "cut.png", "bomb.png", "missing.jpg", "pipe.png"}
     assert "decompression-bomb" in failed["bomb.png"]
+    assert failed["missing.jpg"] == "no such file" and failed["pipe.png"] == "not a regular file"
+    assert_user_error(cli("predict", str(small_run), ""), "an empty path was given")
     assert "Traceback" not in proc.stderr
-    assert all(f"skipping {tmp_path}" in line or "missing.jpg" in line
-               for line in proc.stderr.strip().splitlines())
+    assert all(f"skipping {tmp_path}" in line for line in proc.stderr.strip().splitlines())
 
 
 def test_visualize_writes_one_png_per_image(small_run, test_pngs, tmp_path):
@@ -110,14 +115,21 @@ def test_visualize_writes_one_png_per_image(small_run, test_pngs, tmp_path):
     assert proc.returncode == 0, proc.stderr
     pngs = sorted(out.glob("*.png"))
     assert [p.name for p in pngs] == ["000_masks.png", "001_masks.png"]
-    with Image.open(pngs[0]) as img:
-        assert img.format == "PNG" and img.size == (880, 280)  # 4 panels of 2.2 x 2.8 in
+    with Image.open(pngs[0]) as img:  # 4 panels of 2.2 x 2.8 in and a colour bar
+        assert img.format == "PNG" and img.size == (960, 280)
         assert len(np.unique(np.asarray(img.convert("L")))) > 50  # a picture, not a blank
+        fixed = np.asarray(img.convert("RGB"))
     chans = cli("visualize", str(small_run), str(folder / "002.png"), "--out", str(out),
                 "--channels", "0", "5")
     assert chans.returncode == 0, chans.stderr
     with Image.open(out / "002_masks.png") as img:
-        assert img.size == (1320, 520)  # input + 3 modules x 2 channels, 6 per row
+        assert img.size == (1400, 520)  # input + 3 modules x 2 channels, 6 per row
+    stretched = cli("visualize", str(small_run), str(folder / "000.png"), "--out",
+                    str(tmp_path / "s"), "--scale", "stretch")
+    assert stretched.returncode == 0, stretched.stderr
+    with Image.open(tmp_path / "s" / "000_masks.png") as img:
+        assert img.size == (960, 280) and not np.array_equal(np.asarray(img.convert("RGB")),
+                                                             fixed)
     bad = cli("visualize", str(small_run), str(folder / "003.png"), "--out", str(out),
               "--channels", "999")
     assert_user_error(bad, "channel 999 does not exist")
@@ -196,6 +208,32 @@ def test_bench_runs_and_reports(capsys):
     assert all(r["images_per_s"] > 0 and r["peak_memory_mb"] > 0 for r in doc["results"])
 
 
+@pytest.mark.parametrize("target,error", [
+    ("killed", "the worker exited with signal 9 (SIGKILL) (out of memory?)"),
+    ("exits", "the worker exited with code 3 without a result"),
+])
+def test_a_bench_worker_that_dies_is_a_failed_row_not_a_hang(target, error):
+    import workers
+
+    from resattn.cli.bench import run_isolated
+
+    row = run_isolated({"mode": "train"}, target=getattr(workers, target))
+    assert row == {"mode": "train", "error": error}
+
+
+def test_bench_with_every_row_failed_exits_non_zero(monkeypatch, capsys):
+    from resattn.cli import bench
+
+    monkeypatch.setattr(bench, "run_isolated", lambda kwargs: {**kwargs, "error": "MemoryError"})
+    proc = cli("bench", "attention_test", "--variants", "fp32", "--modes", "train", "--device",
+               "cpu")
+    assert_user_error(proc, "every measurement failed (see above); try a smaller batch")
+    assert "failed: MemoryError" in proc.stdout
+    for args, message in ((["--seconds", "-1"], "--seconds -1.0 is not valid"),
+                          (["--input-size", "0"], "--input-size 0 is not valid")):
+        assert_user_error(cli("bench", "attention_test", *args), message)
+
+
 def test_predict_int8(small_run, synthetic_cifar10, test_pngs):
     pr = cli("predict", str(small_run), str(test_pngs), "--int8", "--calibration-images", "64",
              "--topk", "10", "--data-dir", str(synthetic_cifar10), "--json")
@@ -263,6 +301,16 @@ def test_export_int8_torchscript(small_run, synthetic_cifar10, tmp_path):
                str(tmp_path / "x.onnx"))
     assert_user_error(onnx, "int8 exports to TorchScript only")
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_visualize_titles_name_the_true_class_of_a_class_folder():
+    from resattn.cli.visualize import picture_title
+
+    classes = ["cat", "dog"]
+    assert picture_title(Path("train/dog/x.png"), ("cat", 0.87), classes) == \
+        "x.png: predicted cat (87.0%), true dog"
+    assert picture_title(Path("photos/x.png"), ("cat", 0.5), classes) == \
+        "x.png: predicted cat (50.0%)"
 
 
 def test_visualize_names_never_collide(tmp_path):

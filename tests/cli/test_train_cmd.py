@@ -145,16 +145,24 @@ def test_ctrl_c_in_this_process_saves_mid_epoch_and_resume_is_exact(synthetic_ci
     monkeypatch.setattr(StepSignal, "steps", 0)  # the hook counts the process's steps
     monkeypatch.setenv(ENV, "6:SIGINT")
     out = tmp_path / "runs"
-    proc = cli("train", *SYNTHETIC_RUN, "--data-dir", str(synthetic_cifar10), "--out", str(out))
+    proc = cli("train", *SYNTHETIC_RUN, "--data-dir", str(synthetic_cifar10), "--out", str(out),
+               "--log-every", "1")
     monkeypatch.delenv(ENV)
     assert proc.returncode == 130, proc.stderr
     assert "--resume" in proc.stdout
     run = only_run_dir(out)
     state = torch.load(run / "last.pt", weights_only=True)
     assert (state["epoch"], state["batch"], state["step"]) == (1, 2, 6)
+    with open(run / "steps.jsonl", "a") as f:  # as if logged after the checkpoint, then killed
+        f.write(json.dumps({"step": 7, "epoch": 1.75, "lr": 1.0, "loss": 9.0}) + "\n")
     resumed = cli("train", "--resume", str(run), "--data-dir", str(synthetic_cifar10))
     assert resumed.returncode == 0, resumed.stderr
     assert_same_weights(run / "last.pt", small_run / "last.pt")
+    # every step logged once, the one after the checkpoint replaced by its rerun
+    steps = [json.loads(line) for line in (run / "steps.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in steps] == list(range(1, 9)) and steps[6]["loss"] != 9.0
+    assert [r["epoch"] for r in steps] == [s / 4 for s in range(1, 9)]
+    assert all(r["elapsed_s"] > 0 and r["lr"] >= 0 and 0 <= r["acc"] <= 1 for r in steps)
 
 
 def test_resume_with_another_model_is_refused(small_run):
@@ -180,10 +188,15 @@ def test_resume_with_another_model_is_refused(small_run):
     (["--recipe", "slow"], "invalid choice: 'slow'"),
     (["--data-dir", "/nonexistent/data"], "data folder /nonexistent/data does not exist"),
     (["--device", "cuda"], "no CUDA device is available"),
-        (["--lr", "inf"], "--lr inf is not valid; it must be a finite number"),
+    (["--lr", "inf"], "--lr inf is not valid; it must be a finite number"),
     (["--weight-decay", "nan"], "--weight-decay nan is not valid; it must be a finite number"),
     (["--amp", "bf16:x"], "invalid choice: 'bf16:x'"),
     (["--split-seed", "-1"], "--split-seed -1 is not valid"),
+    (["--gamma", "-1"], "--gamma -1.0 is not valid; it must be in (0, 1]"),
+    (["--seed", "99999999999999999999"],
+     "--seed 99999999999999999999 is not valid; it must be in [0, 2**63)"),
+    (["--split-seed", str(2**63)], f"--split-seed {2**63} is not valid"),
+    (["--dataset", "folder", "--input-size", "-1"], "--input-size -1 is not valid"),
 ])
 def test_bad_input_is_one_line_error(tmp_path, args, message, capsys):
     with pytest.raises(SystemExit, match="^2$") if "invalid choice" in message else \

@@ -214,7 +214,8 @@ def test_no_network_is_one_clear_error(tmp_path, monkeypatch):
     src = cifar.CifarSource(**{**cifar.CIFAR10.__dict__,
                                "url": "http://127.0.0.1:9/cifar-10-binary.tar.gz"})
     monkeypatch.setitem(cifar.SOURCES, "cifar10", src)
-    with pytest.raises(DataError, match="cannot be downloaded.*put cifar-10-binary.tar.gz in"):
+    with pytest.raises(DataError, match="cannot be downloaded.*put cifar-10-binary.tar.gz in"
+                                        r".*--data-dir.*\$RESATTN_DATA_DIR.*~/.cache/resattn"):
         load_cifar("cifar10", tmp_path, progress=False)
 
 

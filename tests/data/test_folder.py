@@ -95,6 +95,23 @@ def test_geometry():
     assert np.array_equal(a, b)
 
 
+def test_center_crop_resamples_only_the_crop():
+    """The crop's box is resampled, not the whole image: the same pixels as scaling the whole
+    image and cropping it (to rounding), and a 1 x 1,000,000 image costs no more than a square
+    one (scaled whole, its short side to 256 px, it took gigabytes)."""
+    img = rgb(301, 199)
+    short = round(64 / 0.875)
+    whole = img.resize((round(301 * short / 199), short), Image.Resampling.BILINEAR,
+                       reducing_gap=None)
+    left = (whole.width - 64) // 2
+    reference = np.asarray(whole.crop((left, (short - 64) // 2, left + 64,
+                                       (short - 64) // 2 + 64))).astype(int)
+    assert np.abs(np.asarray(resize_center_crop(img, 64)).astype(int) - reference).max() <= 1
+    thin = Image.new("RGB", (1, 1_000_000), (10, 200, 30))
+    crop = np.asarray(resize_center_crop(thin, 224))
+    assert crop.shape == (224, 224, 3) and (crop == (10, 200, 30)).all()
+
+
 def test_scan_sorted_classes_and_skip_bad(tmp_path, caplog):
     root = make_folder(tmp_path, bad=[("train/cat/broken.jpg", b"garbage")])
     with caplog.at_level(logging.WARNING):
@@ -124,6 +141,32 @@ def test_missing_train_and_foreign_classes(tmp_path):
 def test_one_class_is_refused(tmp_path):
     root = make_folder(tmp_path, per_class=2, classes=("cat",))
     with pytest.raises(DataError, match=r"one class folder \(cat\); a classifier needs at least"):
+        scan_folder(root)
+
+
+def test_hidden_folders_are_not_classes_nor_images(tmp_path):
+    """A notebook's .ipynb_checkpoints and an archiver's __MACOSX are neither classes nor
+    images of a class."""
+    root = make_folder(tmp_path, per_class=2, classes=("cat", "dog"))
+    (root / "train" / ".ipynb_checkpoints").mkdir()
+    save(root / "train" / "__MACOSX" / "cat" / "x.png", rgb())
+    save(root / "train" / "cat" / ".ipynb_checkpoints" / "copy.png", rgb())
+    save(root / "test" / ".cache" / "y.png", rgb())
+    splits = scan_folder(root)
+    assert splits["train"].classes == ["cat", "dog"] and len(splits["train"]) == 4
+    assert all(".ipynb" not in str(p) for p in splits["train"].paths)
+
+
+def test_a_training_class_without_images_and_a_class_that_is_a_file_are_refused(tmp_path):
+    root = make_folder(tmp_path, per_class=2, classes=("cat", "dog"))
+    (root / "train" / "emu").mkdir()
+    with pytest.raises(DataError, match=r"train/emu holds no images; every training class"):
+        scan_folder(root)
+    (root / "train" / "emu").rmdir()
+    (root / "val").mkdir()
+    (root / "val" / "cat").write_text("not a folder")
+    save(root / "val" / "dog" / "d.png", rgb())
+    with pytest.raises(DataError, match=r"val/cat is a file, not a folder of cat images"):
         scan_folder(root)
 
 

@@ -141,6 +141,17 @@ def test_config_toml_round_trip(tmp_path):
     assert from_dict(cfg.__dict__) == cfg
 
 
+def test_config_toml_round_trip_of_odd_paths(tmp_path):
+    """A newline, tab, quote, backslash, DEL or other control character in a path (--out from a
+    script, say) is written as a TOML escape and read back as it was."""
+    odd = 'runs/a\nb\tc"d\\e\x7ff\x01g'
+    cfg = resolve("fast", overrides={"out": odd, "data_dir": "/data/ümlaut"})
+    path = tmp_path / "config.toml"
+    path.write_text(to_toml(cfg))
+    back = resolve(None, str(path))
+    assert back.out == odd and back == cfg
+
+
 @pytest.mark.parametrize("text,match", [
     ("[optim]\nlearning_rate = 0.1\n", "unknown key 'learning_rate'"),
     ("[optimizer]\nlr = 0.1\n", r"unknown section \[optimizer\]"),

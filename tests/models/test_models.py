@@ -133,3 +133,21 @@ def test_inference_model_folds_batchnorm_and_matches(name):
     assert bns(fast) < before / 2  # most BNs folded away
     assert bns(model) == before  # the original is untouched
     assert all(not p.requires_grad for p in fast.parameters())
+
+
+@pytest.mark.parametrize("x,shown", [
+    (torch.zeros(2, 3, 32, 32, dtype=torch.uint8), "torch.uint8 tensor of shape (2, 3, 32, 32)"),
+    (torch.zeros(2, 1, 32, 32), "torch.float32 tensor of shape (2, 1, 32, 32)"),
+    (torch.zeros(3, 32, 32), "torch.float32 tensor of shape (3, 32, 32)"),
+])
+def test_a_wrong_input_is_named_in_one_clear_error(x, shown):
+    """Integer pixels, another channel count or a missing batch axis: one error naming what
+    the model takes, not the first convolution's."""
+    from resattn.errors import InvalidOption
+
+    model = _three_class_model("attention56")
+    with pytest.raises(InvalidOption, match=r"the model takes float tensors \(N, 3, H, W\)") as e:
+        model(x)
+    assert shown in str(e.value)
+    gray = create_model("attention_test", in_chans=1).eval()
+    assert gray(torch.zeros(1, 1, 32, 32)).shape == (1, 10)  # in_chans=1 takes one channel

@@ -67,6 +67,31 @@ def test_curves_against_time_show_the_test_series_where_logged():
         training_curves(rows, x="step")
 
 
+def test_curves_draw_the_logged_steps_and_say_when_a_run_is_too_short():
+    """A one-epoch run: its logged steps are the loss and learning-rate lines (in fractional
+    epochs or minutes); with neither steps nor a second epoch, each panel says it is too short
+    instead of drawing a dot."""
+    rows = [{"epoch": 1, "step": 40, "train_loss": 1.5, "val_loss": 1.6, "train_acc": 0.4,
+             "val_acc": 0.38, "lr": 0.05, "elapsed_s": 120.0}]
+    steps = [{"step": s, "epoch": s / 40, "loss": 2.3 - s / 40, "lr": 0.1 * (1 - s / 50),
+              "elapsed_s": 3.0 * s} for s in range(2, 41, 2)]
+    fig = training_curves(rows, steps=steps)
+    loss_ax, acc_ax, lr_ax = fig.axes
+    batch = next(ln for ln in loss_ax.get_lines() if ln.get_label() == "train (batch)")
+    assert list(batch.get_xdata()) == pytest.approx([s / 40 for s in range(2, 41, 2)])
+    assert len(lr_ax.get_lines()) == 1 and len(lr_ax.get_lines()[0].get_xdata()) == 20
+    assert not [t for t in loss_ax.texts + lr_ax.texts]  # curves, so no notice
+    assert "too short for a curve: 1 point" in acc_ax.texts[0].get_text()
+    timed = training_curves(rows, x="time", steps=steps).axes[2].get_lines()[0]
+    assert list(timed.get_xdata())[-1] == pytest.approx(2.0)  # 120 s
+    bare = training_curves(rows)
+    assert all("too short for a curve: 1 point" in ax.texts[0].get_text() for ax in bare.axes)
+    with_acc = training_curves(rows, steps=[{**r, "acc": 0.1 + r["epoch"] / 4} for r in steps])
+    running = with_acc.axes[1].get_lines()[0]
+    assert running.get_label() == "train (running, per epoch)" and len(running.get_xdata()) == 20
+    assert not with_acc.axes[1].texts
+
+
 def test_save_figure_refuses_a_folder_and_an_unwritable_place(tmp_path):
     fig = training_curves([{"epoch": 1, "train_loss": 1.0, "train_acc": 0.5, "lr": 0.1}])
     with pytest.raises(UserError, match="is a directory"):

@@ -151,7 +151,7 @@ def _checkpoint_from_meta(meta: dict[str, Any], state: dict[str, torch.Tensor],
     from ..weights import tensor_of
 
     try:
-        return {"config": meta["config"], "classes": meta["classes"],
+        ckpt = {"config": meta["config"], "classes": meta["classes"],
                 "input_size": meta["input_size"], "crop_pct": meta.get("crop_pct", 1.0),
                 "mean": tensor_of(meta["mean"], meta["mean_shape"]),
                 "std": tensor_of(meta["std"], meta["std_shape"]), "model": state,
@@ -159,6 +159,39 @@ def _checkpoint_from_meta(meta: dict[str, Any], state: dict[str, torch.Tensor],
     except (KeyError, TypeError, ValueError, RuntimeError):
         raise UserError(f"{source}: config.json lacks what the model needs (model, config, "
                         "classes, mean/std, input_size); export the weights again") from None
+    problem = _meta_problem(ckpt)
+    if problem:
+        raise UserError(f"{source}: {problem}; export the weights again")
+    return ckpt
+
+
+def _meta_problem(ckpt: dict[str, Any]) -> str | None:
+    """What makes a weights folder's config.json (edited by hand, say) or its tensors unusable:
+    checked here rather than found as NaN probabilities or a division by zero later."""
+    classes, size, crop = ckpt["classes"], ckpt["input_size"], ckpt["crop_pct"]
+    head = ckpt["model"].get("fc.weight")
+    if not isinstance(ckpt["config"], dict):
+        return "config.json's config is not an object"
+    if not (isinstance(classes, list) and classes and all(isinstance(c, str) for c in classes)):
+        return "config.json's classes must be a list of class names"
+    if head is not None and head.shape[0] != len(classes):
+        return (f"config.json names {len(classes)} classes but the weights have "
+                f"{head.shape[0]} outputs")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        return f"config.json's input_size {size!r} must be an integer >= 1"
+    if not isinstance(crop, (int, float)) or isinstance(crop, bool) or not 0 < crop <= 1:
+        return f"config.json's crop_pct {crop!r} must be in (0, 1]"
+    mean, std = ckpt["mean"], ckpt["std"]
+    if not (torch.isfinite(mean).all() and torch.isfinite(std).all() and (std > 0).all()):
+        return "config.json's mean and std must be finite, and std > 0"
+    for name, tensor in ckpt["model"].items():
+        if name.endswith("num_batches_tracked"):
+            continue
+        if not tensor.is_floating_point():
+            return f"tensor {name} is {tensor.dtype}, not floating point"
+        if not torch.isfinite(tensor).all():
+            return f"tensor {name} holds NaN or infinite values"
+    return None
 
 
 def load_source(source: str | Path) -> dict[str, Any]:

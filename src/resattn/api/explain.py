@@ -21,38 +21,48 @@ from ..models import ResidualAttentionNet, inference_model
 from ..runtime import resolve_device
 from .build import load_model
 
+ORIGINAL_SHOWN = 256  # longest side, in pixels, of the original image kept for the picture
+
 
 @dataclass
 class Explanation:
     image: np.ndarray  # (H, W, 3) uint8: the input as the network saw it (resized, cropped)
     top: list[tuple[str, float]]  # (class, probability), best first
     masks: dict[str, torch.Tensor]  # "stage<i>.module<j>" -> (C, h, w) soft mask in [0, 1]
+    # the image as given (at most ORIGINAL_SHOWN pixels a side), when it is not the model's view
+    original: np.ndarray | None = None
 
     def channels(self, module: str) -> int:
         return int(self.masks[module].shape[0])
 
-    def figure(self, channels: list[int] | None = None, title: str | None = None):
-        """The `resattn visualize` picture (a matplotlib Figure): the input, then each module's
-        soft mask (mean over channels, or the chosen `channels`) overlaid as a heat map."""
+    def figure(self, channels: list[int] | None = None, title: str | None = None,
+               scale: str = "fixed"):
+        """The `resattn visualize` picture (a matplotlib Figure): the original image when it is
+        not the model's view, the model's view, then each module's soft mask (mean over
+        channels, or the chosen `channels`) overlaid as a heat map, with a colour bar.
+        `scale`: "fixed" (every mask on [0, 1]: pictures compare) or "stretch" (each mask to
+        its own range, labelled as such)."""
         from ..viz import mask_figure, mask_maps
 
         maps = mask_maps(self.masks, self.image.shape[:2], channels)
         name, prob = self.top[0]
-        return mask_figure(self.image, maps, title or f"predicted {name} ({prob:.1%})")
+        return mask_figure(self.image, maps, title or f"predicted {name} ({prob:.1%})",
+                           scale=scale, original=self.original)
 
     def save(self, path: str | Path, channels: list[int] | None = None,
-             title: str | None = None) -> Path:
+             title: str | None = None, scale: str = "fixed") -> Path:
         """Write `figure()` as a PNG (atomically); returns the path written."""
         from ..viz import save_figure
 
-        return save_figure(self.figure(channels, title), path)
+        return save_figure(self.figure(channels, title, scale), path)
 
 
 class Explainer:
     """Load `source` (a tag, run, checkpoint or weights folder) once; call it on PIL images."""
 
-    def __init__(self, source: str | Path | nn.Module, device: str = "cpu", topk: int = 5):
-        model = source if isinstance(source, nn.Module) else load_model(source)
+    def __init__(self, source: str | Path | nn.Module, device: str = "cpu", topk: int = 5,
+                 weights: str = "auto"):
+        model = source if isinstance(source, nn.Module) else load_model(source, weights)
         if not isinstance(model, ResidualAttentionNet):
             raise UserError(f"explain needs a Residual Attention Network, not a "
                             f"{type(model).__name__}; build it with resattn.create_model or "
@@ -74,15 +84,21 @@ class Explainer:
 
     @torch.inference_mode()
     def __call__(self, image: Image.Image) -> Explanation:
-        batch = preprocess([image.convert("RGB")], self.size, self.crop_pct)  # (1, 3, S, S)
+        image = image.convert("RGB")
+        batch = preprocess([image], self.size, self.crop_pct)  # (1, 3, S, S)
         x = normalize(batch.to(self.device), self.mean.to(self.device), self.std.to(self.device))
         logits, masks = self.model.forward_with_masks(x)
         probs = logits.float().softmax(1)[0].cpu()
         top = probs.topk(self.topk)
+        original = None
+        if image.size != (self.size, self.size):
+            shown = image.copy()
+            shown.thumbnail((ORIGINAL_SHOWN, ORIGINAL_SHOWN))
+            original = np.asarray(shown)
         return Explanation(
             image=batch[0].permute(1, 2, 0).numpy(),
             top=[(self.classes[i], float(p)) for p, i in zip(top.values, top.indices)],
-            masks={k: v[0].float().cpu() for k, v in masks.items()})
+            masks={k: v[0].float().cpu() for k, v in masks.items()}, original=original)
 
 
 def explain(model_or_source: str | Path | nn.Module, images: list, *, topk: int = 5,

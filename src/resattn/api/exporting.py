@@ -21,7 +21,7 @@ from ..models import inference_model
 from ..weights import sha256_of
 from .build import weights_meta
 from .inference import CALIBRATION_IMAGES, int8_model, model_and_checkpoint
-from .sharing import save_pretrained
+from .sharing import check_export_target, save_pretrained
 
 FORMATS = ("onnx", "torchscript", "safetensors")
 METADATA_KEY = "resattn"  # the metadata entry of ONNX and TorchScript files
@@ -33,8 +33,8 @@ MAX_DIFF = 1e-3  # the largest logit difference from PyTorch an export may show
 
 def export(source: nn.Module | str | Path, out: str | Path, format: str = "onnx", *,
            weights: str = "auto", opset: int = DEFAULT_OPSET, int8: bool = False,
-           data_dir: str | None = None, calibration_images: int = CALIBRATION_IMAGES
-           ) -> dict[str, Any]:
+           data_dir: str | None = None, calibration_images: int = CALIBRATION_IMAGES,
+           force: bool = False) -> dict[str, Any]:
     """Write `source` (a run, checkpoint, weights folder, published tag or `load_model` model)
     to `out` as `format` (onnx, torchscript: a file; safetensors: a folder). The file appears
     whole or not at all, with `OUT.sha256` beside it (`sha256sum -c`). `int8`: TorchScript
@@ -42,7 +42,10 @@ def export(source: nn.Module | str | Path, out: str | Path, format: str = "onnx"
 
     Returns {"path", "format", "precision"} and, for files, "bytes", "sha256" and
     "max_abs_diff": the largest logit difference from PyTorch on a batch of 5 random inputs
-    (another batch size than the one traced, which checks the dynamic batch axis too)."""
+    (another batch size than the one traced, which checks the dynamic batch axis too).
+
+    What is not ours is never written over: an existing file without the `OUT.sha256` our
+    exports write beside it, or a folder holding other files, needs `force`."""
     if format not in FORMATS:
         raise InvalidOption("format", format, f"choose one of {', '.join(FORMATS)}")
     if int8 and format != "torchscript":
@@ -55,11 +58,12 @@ def export(source: nn.Module | str | Path, out: str | Path, format: str = "onnx"
         _onnx_modules()  # missing packages: say so before anything is read or made
     out = Path(out).expanduser()
     if format == "safetensors":
-        return {"path": str(save_pretrained(source, out, weights)), "format": format,
+        return {"path": str(save_pretrained(source, out, weights, force)), "format": format,
                 "precision": "fp32"}
     if out.is_dir():
         suffix = "onnx" if format == "onnx" else "pt"
         raise UserError(f"{out} is a directory; give a file name, e.g. {out}/model.{suffix}")
+    check_export_target(out, force)
     model, ckpt = model_and_checkpoint(source, weights)  # a copy of a model passed in
     meta = export_metadata(ckpt)
     if int8:

@@ -14,6 +14,35 @@ from ..files import write_text
 from ..weights import write_weights
 from .build import checkpoint_of, load_source, model_from_checkpoint, weights_meta
 
+EXPORT_FILES = ("model.safetensors", "config.json", "README.md")
+
+
+def is_weights_folder(folder: Path) -> bool:
+    """An earlier export of ours: its config.json is resattn's (model, classes, config, sha256)."""
+    try:
+        meta = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and {"model", "classes", "config", "sha256"} <= set(meta)
+
+
+def check_export_target(out: Path, force: bool) -> None:
+    """Never write over what is not ours: a folder that holds files and is not an earlier
+    export, or a file without the `.sha256` beside it that our exports write, needs `force`."""
+    if force or not out.exists():
+        return
+    if out.is_dir():
+        present = sorted(p.name for p in out.iterdir())
+        if present and not is_weights_folder(out):
+            raise UserError(f"{out} holds files ({', '.join(present[:3])}"
+                            f"{', ...' if len(present) > 3 else ''}) and is not an earlier "
+                            "resattn export; choose a new or empty folder, or pass --force "
+                            f"to write {', '.join(EXPORT_FILES)} into it (nothing else is "
+                            "touched)")
+    elif not Path(f"{out}.sha256").is_file():
+        raise UserError(f"{out} exists and is not an earlier resattn export (no {out.name}.sha256 "
+                        "beside it); choose another name, or pass --force to replace it")
+
 
 def run_summary(source: str | Path) -> dict[str, Any] | None:
     """summary.json of the run a checkpoint belongs to, if it sits beside it."""
@@ -26,13 +55,16 @@ def run_summary(source: str | Path) -> dict[str, Any] | None:
     return summary if isinstance(summary, dict) else None
 
 
-def save_pretrained(source: nn.Module | str | Path, folder: str | Path, weights: str = "auto"
-                    ) -> Path:
+def save_pretrained(source: nn.Module | str | Path, folder: str | Path, weights: str = "auto",
+                    force: bool = False) -> Path:
     """Write `source` (a run, checkpoint, weights folder, tag or `load_model` model) as
-    model.safetensors (fp32), config.json and README.md into `folder`; returns the folder."""
+    model.safetensors (fp32), config.json and README.md into `folder`; returns the folder.
+    A folder that holds other files and is not an earlier export is refused unless `force`
+    (which still writes only those three files)."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise UserError(f"{folder} is a file; give a folder for the weights")
+    check_export_target(folder, force)
     if isinstance(source, nn.Module):
         model, ckpt, summary = source, checkpoint_of(source), None
     else:

@@ -98,8 +98,7 @@ def train_config(cfg: Config, run_dir: Path | None = None, resume: dict | None =
         barrier()
     make_plan(cfg, len(data.train))  # too few images for one batch: fail before the run dir
     model = build_model(cfg, data.num_classes)  # after seeding: the same seed, the same weights
-    if cfg.init:
-        init_model(model, cfg, load=resume is None)  # a resume has its own weights
+    started_from = init_model(model, cfg, load=resume is None) if cfg.init else None
     info = model_info(cfg, data.num_classes, data.input_size)
     if run_dir is None and dist_info.is_main:
         run_dir = new_run_dir(cfg.out, cfg.model, cfg.dataset)
@@ -120,6 +119,8 @@ def train_config(cfg: Config, run_dir: Path | None = None, resume: dict | None =
                  f"{data.info['train_size']} train / {data.info['val_size']} val / "
                  f"{data.info['test_size']} test images, device {device}, amp {amp}, "
                  f"{dist_info.world_size} process(es), run {run_dir}")
+    if started_from:
+        logger.print(started_from)
     hook = mask_logger(cfg, data, logger) if cfg.viz_every else None
     try:
         trainer = Trainer(cfg, model, data, device, amp, run_dir, logger, info,
@@ -157,25 +158,33 @@ def check_init(cfg: Config) -> None:
                         "); train that architecture or choose other weights")
 
 
-def init_model(model: ResidualAttentionNet, cfg: Config, load: bool = True) -> None:
+def init_model(model: ResidualAttentionNet, cfg: Config, load: bool = True) -> str:
     """Fine-tuning: the weights of `cfg.init` into `model` (all of them, or the body only when
     the class counts differ: the classifier then stays freshly initialised), and the body
-    frozen with `freeze_body`."""
+    frozen with `freeze_body`. Returns one line saying what was loaded, replaced and frozen."""
+    said = [f"resumed a run started from {cfg.init}"]
     if load:
         src = _init_source(cfg)
         source_model, _ = model_from_checkpoint(src)
         state = source_model.state_dict()
         head = {f"{name}.{k}" for name, m in model.named_modules()
                 if m is model.get_classifier() for k in m.state_dict()}
-        if len(src["classes"]) != model.num_classes:
+        theirs = len(src["classes"])
+        if theirs != model.num_classes:
             state = {k: v for k, v in state.items() if k not in head}
         missing, unexpected = model.load_state_dict(state, strict=False)
         if unexpected or set(missing) - head:
             raise UserError(f"--init {cfg.init}: its weights do not fit {cfg.model}")
+        said = [f"fine-tuning: loaded {cfg.init} ({len(state)} tensors, {theirs} classes)"]
+        if theirs != model.num_classes:
+            said.append(f"replaced its {theirs}-class head with a new {model.num_classes}-class "
+                        "one (random init)")
     if cfg.freeze_body:
         trained = {id(p) for p in model.get_classifier().parameters()}
         for param in model.parameters():
             param.requires_grad_(id(param) in trained)
+        said.append("the body is frozen: only the classifier trains")
+    return "; ".join(said)
 
 
 def mask_logger(cfg: Config, data, logger: RunLogger):

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import multiprocessing as mp
+import signal
+from collections.abc import Callable
+from queue import Empty
 
 import torch
 
@@ -15,6 +19,7 @@ from ..errors import UserError
 from ..models import count_flops, count_params, create_model, get_spec, list_models
 from ..models.stats import model_stats
 from ..runtime import cpu_has_native_bf16, resolve_device
+from .common import add_device_arg
 
 VARIANTS = {  # name: (amp, channels_last, compile)
     "fp32": ("off", False, False),
@@ -35,16 +40,22 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                                    "throughput and peak memory on the current device, beside "
                                    "the floor set by the device's bf16 matrix rate.")
     p.add_argument("model", help=f"one of: {', '.join(list_models())}")
-    p.add_argument("--batch-size", type=int, nargs="+", default=[64], help="training batches")
-    p.add_argument("--inference-batch-size", type=int, nargs="+", default=[256])
-    p.add_argument("--input-size", type=int, default=None, help="default: the model's own")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--variants", nargs="+", default=DEFAULT_VARIANTS, choices=list(VARIANTS))
+    p.add_argument("--batch-size", type=int, nargs="+", default=[64],
+                   help="training batch sizes (default: 64)")
+    p.add_argument("--inference-batch-size", type=int, nargs="+", default=[256],
+                   help="inference batch sizes (default: 256)")
+    p.add_argument("--input-size", type=int, default=None,
+                   help="side of the input images (default: the model's own)")
+    add_device_arg(p)
+    p.add_argument("--variants", nargs="+", default=DEFAULT_VARIANTS, choices=list(VARIANTS),
+                   help="precision (fp32, bf16) and memory layout (+cl: channels-last) to "
+                        f"measure (default: {' '.join(DEFAULT_VARIANTS)})")
     p.add_argument("--compile", action="store_true",
                    help="also measure each variant under torch.compile (slow to start)")
     p.add_argument("--modes", nargs="+", default=["train", "inference"],
-                   choices=["train", "inference"])
-    p.add_argument("--seconds", type=float, default=5.0, help="timed seconds per measurement")
+                   choices=["train", "inference"], help="what to measure (default: both)")
+    p.add_argument("--seconds", type=float, default=5.0,
+                   help="timed seconds per measurement (default: %(default)s)")
     p.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=None,
                    help="each measurement in a fresh process (default on the CPU, where peak "
                         "memory is the process's peak RSS; on CUDA the allocator's peak is "
@@ -52,7 +63,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--peak-tflops", type=float, default=None,
                    help="the device's dense bf16 rate for the floor column (default: known "
                         "GPUs by name)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(command=name)
 
 
@@ -63,14 +74,34 @@ def _worker(queue, kwargs):
         queue.put({"error": f"{type(exc).__name__}: {exc}"})
 
 
-def run_isolated(kwargs: dict) -> dict:
+def run_isolated(kwargs: dict, target: Callable = _worker) -> dict:
+    """One measurement in a fresh process; a worker that dies (the out-of-memory killer, a
+    crash) is a failed row that says how it ended, never a wait forever."""
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_worker, args=(queue, kwargs))
+    proc = ctx.Process(target=target, args=(queue, kwargs))
     proc.start()
-    result = queue.get()
+    while True:
+        try:
+            result = queue.get(timeout=0.5)
+            break
+        except Empty:
+            if not proc.is_alive():
+                try:  # it may have answered just before it ended
+                    result = queue.get(timeout=1)
+                except Empty:
+                    result = {"error": died(proc.exitcode)}
+                break
     proc.join()
     return {**kwargs, **result}
+
+
+def died(code: int | None) -> str:
+    if code is not None and code < 0:
+        name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
+        hint = " (out of memory?)" if -code == signal.SIGKILL else ""
+        return f"the worker exited with signal {-code} ({name}){hint}"
+    return f"the worker exited with code {code} without a result"
 
 
 def run_here(kwargs: dict) -> dict:
@@ -102,6 +133,11 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("batch sizes must be >= 1")
     if args.peak_tflops is not None and args.peak_tflops <= 0:
         raise UserError("--peak-tflops must be > 0")
+    if args.seconds <= 0 or not math.isfinite(args.seconds):
+        raise UserError(f"--seconds {args.seconds} is not valid; it must be > 0")
+    if args.input_size is not None and args.input_size < 1:
+        raise UserError(f"--input-size {args.input_size} is not valid; it must be >= 1 (or "
+                        "left out: the model's own)")
     device = resolve_device(args.device)
     size = args.input_size or get_spec(args.model).input_size
     if size == get_spec(args.model).input_size:  # the shipped table: no model to build
@@ -150,6 +186,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.model}: {header['params'] / 1e6:.2f}M params, "
               f"{macs / 1e9:.3f} GMACs at {size}x{size}; {header['device_name']}{native}; "
               f"torch {torch.__version__}")
+    if rows and all("error" in row for row in rows):
+        raise UserError("every measurement failed (see above); try a smaller batch or input "
+                        "size")
     return 0
 
 

@@ -18,6 +18,18 @@ def add_int8_args(p: argparse.ArgumentParser) -> None:
                         f"{CALIBRATION_IMAGES})")
 
 
+def add_device_arg(p: argparse.ArgumentParser, default: str | None = "auto") -> None:
+    p.add_argument("--device", default=default,
+                   help="auto (a GPU when there is one, else the CPU), cpu, cuda, cuda:N or mps "
+                        + ("(default: %(default)s)" if default else "(default: each run's own)"))
+
+
+def add_amp_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--amp", default="auto",
+                   help="autocast: auto (bf16 on CUDA and on CPUs with native bf16, else fp32), "
+                        "bf16, fp16 or off (default: %(default)s)")
+
+
 def add_weights_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", choices=("auto", "raw", "ema"), default="auto",
                    help="raw or EMA weights; auto: what the run chose on validation")

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..api.inference import evaluate
 from ..errors import UserError
 from ..files import write_text
-from .common import add_int8_args, add_source_arg, add_weights_arg
+from .common import add_amp_arg, add_device_arg, add_int8_args, add_source_arg, add_weights_arg
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
@@ -17,17 +17,21 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                        description="Evaluate a checkpoint; the model and the data splits are "
                                    "rebuilt from the checkpoint alone.")
     add_source_arg(p)
-    p.add_argument("--split", choices=("test", "val"), default="test")
+    p.add_argument("--split", choices=("test", "val"), default="test",
+                   help="the run's test set, or its held-out validation images (default: "
+                        "%(default)s)")
     p.add_argument("--test-subset", type=int, default=0, metavar="N",
                    help="evaluate a seeded, stratified subset of N test images (default 0: the "
                         "whole test set, whatever subset the run itself used)")
-    p.add_argument("--data-dir", default=None)
+    p.add_argument("--data-dir", default=None,
+                   help="where the run's dataset is (default: where the run found it, else "
+                        "$RESATTN_DATA_DIR, else ~/.cache/resattn)")
     p.add_argument("--tta", action="store_true", help="average with the mirrored image")
     p.add_argument("--batch-size", type=int, default=None,
                    help="default: the run's own evaluation batch size")
     add_weights_arg(p)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--amp", default="auto")
+    add_device_arg(p)
+    add_amp_arg(p)
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.add_argument("--confusion", default=None, metavar="OUT.png",
                    help="also draw the confusion matrix into this PNG")

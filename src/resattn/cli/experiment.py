@@ -19,6 +19,9 @@ from ..errors import UserError
 from ..experiment import aggregate, load_suite, parse_budget, plan, results_markdown, suite_names
 from ..files import write_text
 from ..runtime import resolve_device
+from .common import add_device_arg
+
+MAX_SEEDS = 1000  # seeds per run of a suite: far beyond any table, and a listing that fits
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
@@ -32,21 +35,25 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--seeds", type=int, default=1,
                    help="seeds per run, 0, 1, ... (or from --set seed=N on): mean and spread; "
                         "every seed validates on the same held-out images (split_seed)")
-    p.add_argument("--out", default="runs/experiments")
-    p.add_argument("--device", default=None)
-    p.add_argument("--data-dir", default=None)
+    p.add_argument("--out", default="runs/experiments",
+                   help="where the suite's runs and results go (default: %(default)s)")
+    add_device_arg(p, default=None)
+    p.add_argument("--data-dir", default=None,
+                   help="where the dataset is (default: $RESATTN_DATA_DIR, else "
+                        "~/.cache/resattn)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any configuration key for every run, e.g. --set train_subset=5000")
     p.add_argument("--only", nargs="+", default=None, metavar="RUN",
                    help="run only these runs of the suite (names as in --dry-run)")
     p.add_argument("--dry-run", action="store_true", help="list the runs and their status")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bars (log lines only)")
     p.set_defaults(command=name)
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.seeds < 1:
-        raise UserError(f"--seeds {args.seeds} is not valid; it must be >= 1")
+    if not 1 <= args.seeds <= MAX_SEEDS:
+        raise UserError(f"--seeds {args.seeds} is not valid; it must be in [1, {MAX_SEEDS}]")
     suite = load_suite(args.suite)
     if args.only:
         unknown = sorted(set(args.only) - {r["name"] for r in suite.runs})

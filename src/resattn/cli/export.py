@@ -20,7 +20,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                                    "(model.safetensors, config.json, a model card README.md) "
                                    "that resattn.load_model and every command read back.")
     add_source_arg(p)
-    p.add_argument("--format", choices=FORMATS, required=True)
+    p.add_argument("--format", choices=FORMATS, required=True,
+                   help="onnx or torchscript: one deployable file; safetensors: a weights folder")
     p.add_argument("--out", required=True,
                    help="output file (.onnx / .pt), or a folder for safetensors")
     add_weights_arg(p)
@@ -29,6 +30,10 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                         f"(default {DEFAULT_OPSET})")
     p.add_argument("--data-dir", default=None, help="the run's dataset, for --int8 calibration")
     add_int8_args(p)
+    p.add_argument("--force", action="store_true",
+                   help="write even where files that are not an earlier export are: replace an "
+                        "existing file; into a folder holding other files, write only "
+                        "model.safetensors, config.json and README.md")
     p.add_argument("--json", action="store_true",
                    help="print one JSON document (path, format, precision; for files also "
                         "bytes, sha256, max_abs_diff)")
@@ -38,7 +43,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
 def run(args: argparse.Namespace) -> int:
     result = export(args.checkpoint, args.out, args.format, weights=args.weights,
                     opset=args.opset, int8=args.int8, data_dir=args.data_dir,
-                    calibration_images=args.calibration_images)
+                    calibration_images=args.calibration_images, force=args.force)
     path = result["path"]
     if args.json:
         print(json.dumps(result))

@@ -18,7 +18,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                                    "datasets of their published weights (--pretrained: details).")
     p.add_argument("--num-classes", type=int, default=None,
                    help="count with this many classes (default: each model's own)")
-    p.add_argument("--format", choices=("table", "markdown", "json"), default="table")
+    p.add_argument("--format", choices=("table", "markdown", "json"), default="table",
+                   help="how to print the list (default: %(default)s)")
     p.add_argument("--pretrained", action="store_true",
                    help="list the published weights instead: tag, test accuracy, training")
     p.add_argument("--flops", action="store_true",

@@ -11,7 +11,11 @@ from typing import Any
 from ..api.inference import Predictor
 from ..data.images import IMAGE_EXTENSIONS, ImageReadError, load_rgb
 from ..errors import UserError
-from .common import add_int8_args, add_source_arg, add_weights_arg
+from ..weights import default_tag
+from .common import add_amp_arg, add_device_arg, add_int8_args, add_source_arg, add_weights_arg
+
+# what `resattn predict IMAGE` (no model) uses: the default published weights, as `resattn serve`
+DEFAULT_MODEL = default_tag("attention56") or "attention56.cifar10"
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
@@ -20,11 +24,15 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                                    "mode) with a trained checkpoint. Folders are searched "
                                    "recursively. Exit code 1 if any file could not be read.")
     add_source_arg(p)
-    p.add_argument("paths", nargs="+", metavar="IMAGE_OR_FOLDER")
-    p.add_argument("--topk", type=int, default=5)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--amp", default="auto", help="auto | bf16 | fp16 | off")
+    p.add_argument("paths", nargs="*", metavar="IMAGE_OR_FOLDER",
+                   help=f"images or folders of images; with an image alone, the published "
+                        f"{DEFAULT_MODEL} classifies it")
+    p.add_argument("--topk", type=int, default=5,
+                   help="how many classes to show per image (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=64,
+                   help="images per forward pass (default: %(default)s)")
+    add_device_arg(p)
+    add_amp_arg(p)
     add_weights_arg(p)
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.add_argument("--data-dir", default=None, help="the run's dataset, for --int8 calibration")
@@ -35,6 +43,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
 def expand(paths: list[str]) -> list[Path]:
     files = []
     for raw in paths:
+        if not raw.strip():  # Path("") is the current folder, which is not what was meant
+            raise UserError("an empty path was given; name image files or folders")
         path = Path(raw).expanduser()
         if path.is_dir():
             files += sorted(p for p in path.rglob("*")
@@ -44,9 +54,24 @@ def expand(paths: list[str]) -> list[Path]:
     return files
 
 
+def model_and_paths(first: str, paths: list[str]) -> tuple[str, list[str]]:
+    """MODEL IMAGE...; or an image alone, for the default published weights (said on stderr)."""
+    if paths:
+        return first, paths
+    if Path(first).suffix.lower() in IMAGE_EXTENSIONS:
+        print(f"resattn predict: no model given, so the published {DEFAULT_MODEL} (CIFAR-10's "
+              f"10 classes) classifies it; name a model first for another: resattn predict "
+              "MODEL IMAGE...", file=sys.stderr)
+        return DEFAULT_MODEL, [first]
+    raise UserError("the first argument is a model or a tag, then images or folders: resattn "
+                    f"predict MODEL IMAGE_OR_FOLDER... (e.g. resattn predict {DEFAULT_MODEL} "
+                    "photo.jpg)")
+
+
 def run(args: argparse.Namespace) -> int:
     if args.topk < 1 or args.batch_size < 1:
         raise UserError("--topk and --batch-size must be >= 1")
+    args.checkpoint, args.paths = model_and_paths(args.checkpoint, args.paths)
     predictor = Predictor(args.checkpoint, weights=args.weights, device=args.device,
                           amp=args.amp, int8=args.int8,
                           calibration_images=args.calibration_images, data_dir=args.data_dir)
@@ -62,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
         for path in files[start:start + args.batch_size]:
             try:
                 if not path.is_file():
-                    raise ImageReadError("no such file")
+                    raise ImageReadError("not a regular file" if path.exists() else
+                                         "no such file")
                 images.append(load_rgb(path))
                 names.append(path)
             except ImageReadError as exc:

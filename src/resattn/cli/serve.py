@@ -8,6 +8,7 @@ import os
 
 from ..errors import UserError
 from ..weights import default_tag
+from .common import add_device_arg
 
 DEFAULT_MODEL = default_tag("attention56")  # the default published weights
 
@@ -19,14 +20,14 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                                    "soft mask, step through modules and channels; several "
                                    "models side by side. Needs pip install 'resattn[serve]'.")
     p.add_argument("models", nargs="*", default=[DEFAULT_MODEL], metavar="MODEL",
-                   help=f"tags, runs, checkpoints or weights folders (default {DEFAULT_MODEL})")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: local "
-                                                       "only)")
-    p.add_argument("--port", type=int, default=7860)
+                   help=f"tags, runs, checkpoints or weights folders (default: {DEFAULT_MODEL})")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default: %(default)s, this machine only)")
+    p.add_argument("--port", type=int, default=7860, help="port (default: %(default)s)")
     p.add_argument("--data-dir", default=None,
                    help="CIFAR-10, for the test-image picker (default: the usual lookup; the "
                         "picker is hidden when it is not there; nothing is downloaded)")
-    p.add_argument("--device", default="cpu")
+    add_device_arg(p, default="cpu")
     p.set_defaults(command=name)
 
 

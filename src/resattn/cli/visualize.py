@@ -1,4 +1,5 @@
-"""`resattn visualize CKPT IMAGE... --out DIR`: one PNG per image with every soft mask overlaid."""
+"""`resattn visualize MODEL IMAGE... --out DIR`: one PNG per image with every soft mask
+overlaid; the model work is `resattn.api.Explainer`, the picture `Explanation.save`."""
 
 from __future__ import annotations
 
@@ -6,30 +7,33 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
-
-from ..api import load_source, model_from_checkpoint
-from ..data.augment import normalize
+from ..api.explain import Explainer
 from ..data.images import ImageReadError, load_rgb
-from ..engine.predict import preprocess
 from ..errors import UserError
-from ..models import inference_model
-from ..runtime import resolve_device
-from .common import add_source_arg, add_weights_arg
+from ..viz.masks import SCALES
+from .common import add_device_arg, add_source_arg, add_weights_arg
 from .predict import expand
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p = sub.add_parser(name, help="attention-mask pictures",
-                       description="For each image, a PNG with the input and the soft mask of "
-                                   "every attention module (mean over channels, or chosen "
-                                   "channels) overlaid as a heat map, and the predicted class.")
+                       description="For each image, a PNG with the input (and the original "
+                                   "when the model saw a resized crop), the soft mask of every "
+                                   "attention module (mean over channels, or chosen channels) "
+                                   "overlaid as a heat map with a colour bar, the predicted "
+                                   "class, and the true class when the image's folder names "
+                                   "one.")
     add_source_arg(p)
-    p.add_argument("paths", nargs="+", metavar="IMAGE_OR_FOLDER")
+    p.add_argument("paths", nargs="+", metavar="IMAGE_OR_FOLDER",
+                   help="images or folders of images (searched recursively)")
     p.add_argument("--out", required=True, help="folder for the PNG files")
     p.add_argument("--channels", type=int, nargs="+", default=None,
                    help="show these mask channels instead of the mean over channels")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--scale", choices=SCALES, default="fixed",
+                   help="fixed: every mask coloured on [0, 1], so pictures of different models "
+                        "and images compare; stretch: each mask over its own range, labelled as "
+                        "such (default: %(default)s)")
+    add_device_arg(p)
     add_weights_arg(p)
     p.set_defaults(command=name)
 
@@ -51,20 +55,19 @@ def output_names(files: list[Path]) -> dict[Path, str]:
     return names
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..viz import mask_figure, mask_maps, save_figure
+def picture_title(path: Path, top: tuple[str, float], classes: list[str]) -> str:
+    """"x.png: predicted cat (87.0%)", and ", true dog" when the image's folder is a class
+    (an image-folder dataset's train/dog/x.png)."""
+    title = f"{path.name}: predicted {top[0]} ({top[1]:.1%})"
+    truth = path.parent.name
+    return title + (f", true {truth}" if truth in classes else "")
 
+
+def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; give a folder for the PNG files")
-    ckpt = load_source(args.checkpoint)
-    model, _ = model_from_checkpoint(ckpt, args.weights)
-    device = resolve_device(args.device)
-    model = inference_model(model.to(device), channels_last=False)
-    if not model.attention_modules():
-        raise UserError(f"{ckpt['config']['model']} with residual="
-                        f"{ckpt['config']['residual']} has no attention masks to show")
-    classes, size = ckpt["classes"], int(ckpt["input_size"])
+    explainer = Explainer(args.checkpoint, device=args.device, topk=1, weights=args.weights)
     files = expand(args.paths)
     if not files:
         raise UserError("no image files found in the given paths")
@@ -73,19 +76,15 @@ def run(args: argparse.Namespace) -> int:
     for path in files:
         try:
             if not path.is_file():
-                raise ImageReadError("no such file")
-            batch = preprocess([load_rgb(path)], size, float(ckpt.get("crop_pct", 1.0)))
+                raise ImageReadError("not a regular file" if path.exists() else
+                                     "no such file")
+            image = load_rgb(path)
         except ImageReadError as exc:
             print(f"resattn visualize: skipping {path}: {exc}", file=sys.stderr)
             failed += 1
             continue
-        x = normalize(batch.to(device), ckpt["mean"].to(device), ckpt["std"].to(device))
-        with torch.inference_mode():
-            logits, masks = model.forward_with_masks(x)
-        prob, idx = logits.float().softmax(1)[0].max(0)
-        maps = mask_maps({k: v[0] for k, v in masks.items()}, (size, size), args.channels)
-        title = f"{path.name}: predicted {classes[int(idx)]} ({float(prob):.1%})"
-        fig = mask_figure(batch[0].permute(1, 2, 0).numpy(), maps, title)
-        target = save_figure(fig, out / names[path])
-        print(target)
+        exp = explainer(image)
+        print(exp.save(out / names[path], args.channels, picture_title(path, exp.top[0],
+                                                                        explainer.classes),
+                       args.scale))
     return 1 if failed else 0

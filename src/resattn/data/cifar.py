@@ -124,8 +124,9 @@ def locate(src: CifarSource, data_dir: str | os.PathLike | None = None,
             download(src.url, archive, src.archive_md5, progress=progress)
         except (urllib.error.URLError, OSError) as exc:
             raise DataError(f"{src.name} is not in {root} and cannot be downloaded ({exc}); "
-                            f"download {src.url} and put {src.archive} in {root}, "
-                            "or point data_dir (--data-dir) at it") from None
+                            f"download {src.url} and put {src.archive} in {root}, or point "
+                            "--data-dir (data_dir; make run DATA_DIR=) or $RESATTN_DATA_DIR at "
+                            "the folder holding it (the default is ~/.cache/resattn)") from None
     check_md5(archive, src.archive_md5,
               f"delete it and download {src.url} again")
     members = [f"{src.folder}/{f}" for f in src.data_files + src.extra_files]

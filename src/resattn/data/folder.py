@@ -50,8 +50,21 @@ class FolderSplit:
                            self.classes)
 
 
+SKIPPED_FOLDERS = ("__MACOSX",)  # made by archivers; like dot-folders (.ipynb_checkpoints)
+
+
+def _hidden(name: str) -> bool:
+    return name.startswith(".") or name in SKIPPED_FOLDERS
+
+
+def _class_dirs(split_dir: Path) -> set[str]:
+    return {d.name for d in split_dir.iterdir() if d.is_dir() and not _hidden(d.name)}
+
+
 def find_classes(split_dir: Path) -> list[str]:
-    classes = sorted(d.name for d in split_dir.iterdir() if d.is_dir())
+    """The class folders of train/, sorted; hidden folders (.ipynb_checkpoints, __MACOSX) are
+    not classes."""
+    classes = sorted(_class_dirs(split_dir))
     if not classes:
         raise DataError(f"{split_dir} has no class sub-folders; lay images out as "
                         f"{split_dir}/<class>/<image>")
@@ -61,19 +74,26 @@ def find_classes(split_dir: Path) -> list[str]:
     return classes
 
 
-def scan_split(split_dir: Path, classes: list[str], max_pixels: int = MAX_PIXELS) -> FolderSplit:
-    """List every image file under split_dir/<class>/, checking each header. Unreadable files
-    are logged by path and skipped; more than 1% of them stops with an error."""
-    unknown = sorted({d.name for d in split_dir.iterdir() if d.is_dir()} - set(classes))
+def scan_split(split_dir: Path, classes: list[str], max_pixels: int = MAX_PIXELS,
+               every_class: bool = False) -> FolderSplit:
+    """List every image file under split_dir/<class>/ (not in hidden folders), checking each
+    header. Unreadable files are logged by path and skipped; more than 1% of them stops with an
+    error, and so does a class without images when `every_class` (the training split)."""
+    unknown = sorted(_class_dirs(split_dir) - set(classes))
     if unknown:
         raise DataError(f"{split_dir} has classes not in train/: {', '.join(unknown)}; "
                         "every split must use the training classes")
     paths, labels, bad = [], [], []
     for label, name in enumerate(classes):
         class_dir = split_dir / name
+        if class_dir.exists() and not class_dir.is_dir():
+            raise DataError(f"{class_dir} is a file, not a folder of {name} images; remove it "
+                            "or make it a folder")
         if not class_dir.is_dir():
             continue
-        for path in sorted(p for p in class_dir.rglob("*") if p.is_file()):
+        for path in sorted(p for p in class_dir.rglob("*") if p.is_file()
+                           and not any(_hidden(part)
+                                       for part in p.relative_to(class_dir).parts)):
             if path.suffix.lower() not in IMAGE_EXTENSIONS:
                 continue
             try:
@@ -87,6 +107,11 @@ def scan_split(split_dir: Path, classes: list[str], max_pixels: int = MAX_PIXELS
     total = len(paths) + len(bad)
     if total == 0:
         raise DataError(f"{split_dir} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
+    if every_class:
+        empty = [name for label, name in enumerate(classes) if label not in set(labels)]
+        if empty:
+            raise DataError(f"{split_dir / empty[0]} holds no images; every training class "
+                            "needs some (add images or remove the folder)")
     if len(bad) > MAX_BAD_FRACTION * total:
         raise DataError(f"{len(bad)} of {total} files in {split_dir} are unreadable (more than "
                         f"{MAX_BAD_FRACTION:.0%}), e.g. {bad[0]}; fix or remove them")
@@ -100,7 +125,7 @@ def scan_folder(root: Path, max_pixels: int = MAX_PIXELS) -> dict[str, FolderSpl
         raise DataError(f"{root}/train not found; a folder dataset needs {root}/train/<class>/ "
                         "(and optionally val/ and test/)")
     classes = find_classes(root / "train")
-    return {name: scan_split(root / name, classes, max_pixels)
+    return {name: scan_split(root / name, classes, max_pixels, every_class=name == "train")
             for name in ("train", "val", "test") if (root / name).is_dir()}
 
 

@@ -87,14 +87,17 @@ def check_header(path, max_pixels: int = MAX_PIXELS) -> None:
 
 
 def resize_center_crop(img: Image.Image, size: int, crop_pct: float = CROP_PCT) -> Image.Image:
-    """Evaluation geometry: shorter side to round(size / crop_pct), then the central size x size."""
+    """Evaluation geometry: shorter side to round(size / crop_pct), then the central size x size.
+    Only the crop is resampled (its box in the source image), so memory stays size x size
+    whatever the aspect ratio (a 1 x 1,000,000 image would otherwise be scaled whole)."""
     short = max(size, round(size / crop_pct))
     w, h = img.size
     scale = short / min(w, h)
     new_w, new_h = max(size, round(w * scale)), max(size, round(h * scale))
-    img = img.resize((new_w, new_h), Image.Resampling.BILINEAR, reducing_gap=None)
+    sx, sy = new_w / w, new_h / h  # the per-axis scales of the whole resize this stands for
     left, top = (new_w - size) // 2, (new_h - size) // 2
-    return img.crop((left, top, left + size, top + size))
+    box = (left / sx, top / sy, (left + size) / sx, (top + size) / sy)
+    return img.resize((size, size), Image.Resampling.BILINEAR, box=box, reducing_gap=None)
 
 
 def random_resized_crop(img: Image.Image, size: int, rng: random.Random,

@@ -3,6 +3,7 @@ console (progress bars, one line per epoch, the closing table). Silent on ranks 
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 import time
@@ -16,23 +17,26 @@ ADVICE = "free some space or choose another output folder (--out)"
 
 
 def new_run_dir(out: str | Path, model: str, dataset: str) -> Path:
-    """OUT/<YYYYmmdd-HHMMSS>_<model>_<dataset>, never an existing folder."""
+    """OUT/<YYYYmmdd-HHMMSS>_<model>_<dataset>, never an existing folder: the name is claimed by
+    creating it, so two runs started in the same second get two folders (-1, -2, ...)."""
     base = Path(out).expanduser() / f"{time.strftime('%Y%m%d-%H%M%S')}_{model}_{dataset}"
-    path, i = base, 1
-    while path.exists():
-        path = base.with_name(f"{base.name}-{i}")
-        i += 1
-    try:
-        path.mkdir(parents=True)
-    except OSError as exc:  # a file in the way, no permission, read-only file system
-        raise UserError(f"cannot make the run directory {path} ({exc.strerror or exc}); "
-                        "choose another output folder (--out)") from None
-    return path
+    path = base
+    for i in itertools.count(1):
+        try:
+            path.mkdir(parents=True)
+            return path
+        except FileExistsError:
+            path = base.with_name(f"{base.name}-{i}")
+        except OSError as exc:  # a file in the way, no permission, read-only file system
+            raise UserError(f"cannot make the run directory {path} ({exc.strerror or exc}); "
+                            "choose another output folder (--out)") from None
+    raise AssertionError("unreachable")
 
 
-def read_metrics(path: Path) -> tuple[list[dict[str, Any]], int]:
-    """The epoch rows of a metrics.jsonl, and how many lines were unreadable (a line cut by a
-    crash, or edited by hand): those are skipped, never fatal."""
+def read_metrics(path: Path, key: str = "epoch") -> tuple[list[dict[str, Any]], int]:
+    """The rows of a metrics.jsonl (`key` "epoch") or steps.jsonl (`key` "step"), and how many
+    lines were unreadable (a line cut by a crash, or edited by hand): those are skipped, never
+    fatal."""
     rows, bad = [], 0
     for line in path.read_text(errors="replace").splitlines():
         if not line.strip():
@@ -41,7 +45,7 @@ def read_metrics(path: Path) -> tuple[list[dict[str, Any]], int]:
             row = json.loads(line)
         except ValueError:
             row = None
-        if isinstance(row, dict) and isinstance(row.get("epoch"), int):
+        if isinstance(row, dict) and isinstance(row.get(key), int):
             rows.append(row)
         else:
             bad += 1
@@ -71,16 +75,19 @@ class RunLogger:
         if self.enabled:
             write_text(self.run_dir / "config.toml", text, advice=ADVICE)
 
-    def truncate_metrics(self, last_epoch: int) -> None:
-        """On resume: drop lines of epochs after the checkpoint (they will be run again)."""
-        path = self.run_dir / "metrics.jsonl"
-        if not self.enabled or not path.exists():
-            return
-        rows, bad = read_metrics(path)
-        if bad:
-            self.print(f"note: dropped {bad} unreadable line(s) of {path}")
-        write_text(path, "".join(json.dumps(row) + "\n" for row in rows
-                                 if row["epoch"] <= last_epoch), advice=ADVICE)
+    def truncate_metrics(self, last_epoch: int, last_step: int | None = None) -> None:
+        """On resume: drop the lines of epochs (metrics.jsonl) and steps (steps.jsonl) after
+        the checkpoint: they will be run again."""
+        for name, key, last in (("metrics.jsonl", "epoch", last_epoch),
+                                ("steps.jsonl", "step", last_step)):
+            path = self.run_dir / name
+            if not self.enabled or not path.exists() or last is None:
+                continue
+            rows, bad = read_metrics(path, key)
+            if bad:
+                self.print(f"note: dropped {bad} unreadable line(s) of {path}")
+            write_text(path, "".join(json.dumps(row) + "\n" for row in rows
+                                     if row[key] <= last), advice=ADVICE)
 
     def log_epoch(self, row: dict[str, Any]) -> None:
         if not self.enabled:
@@ -111,6 +118,14 @@ class RunLogger:
         self.print(" | ".join(parts))
 
     def log_step(self, values: dict[str, Any]) -> None:
+        """Every `log_every` steps: the step's loss and learning rate, into TensorBoard and
+        steps.jsonl (the curves of `resattn plot`)."""
+        if not self.enabled:
+            return
+        row = {key: values[key] for key in ("step", "epoch", "lr", "loss", "acc", "elapsed_s")
+               if key in values}
+        with open(self.run_dir / "steps.jsonl", "a") as f:
+            f.write(json.dumps(row) + "\n")
         if self.writer is not None:
             self.writer.add_scalar("step/lr", values["lr"], values["step"])
             self.writer.add_scalar("step/loss", values["loss"], values["step"])
@@ -155,8 +170,12 @@ def result_table(summary: dict[str, Any]) -> str:
         v = summary.get(key)
         return "n/a" if v is None else f"{100 * (1 - v):.2f}%"
 
-    rows = [("train error", err("train_acc")), ("val error", err("val_acc")),
-            ("test error", err("test_acc")),
+    # the final evaluation: which weights, and whether flipped copies were averaged in (the
+    # epoch lines' validation is single-view, so the two can differ)
+    how = f"{summary.get('eval_weights', 'raw')} weights" + \
+        (", flip TTA" if summary.get("tta") else "")
+    rows = [("train error (last epoch)", err("train_acc")), (f"val error ({how})", err("val_acc")),
+            (f"test error ({how})", err("test_acc")),
             ("train time", format_duration(summary["train_time_s"]))]
     width = max(len(r[0]) for r in rows)
     value_width = max(len(r[1]) for r in rows)

@@ -130,6 +130,7 @@ def train_one_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.O
                 raise NonFiniteLoss(state.step)
             if on_log is not None:
                 on_log({"step": state.step, "lr": lr, "loss": float(detached),
+                        "acc": float(correct) / images,  # this epoch's so far, this process
                         "images": images, "seconds": time.perf_counter() - start})
         if should_stop():
             stopped = True
@@ -148,10 +149,11 @@ def train_one_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.O
 @torch.no_grad()
 def evaluate(model: nn.Module, loader: Iterable, device: torch.device, num_classes: int,
              amp: str = "off", channels_last: bool = False, tta: bool = False,
-             return_predictions: bool = False) -> dict:
+             return_predictions: bool = False,
+             on_batch: Callable[[], None] | None = None) -> dict:
     """Loss, top-1, top-5 and per-class accuracy (fractions), plus the confusion matrix
     (rows: true class, columns: predicted). `tta` averages the softmax over the image and its
-    mirror."""
+    mirror. `on_batch` is called after each batch (a progress bar)."""
     model.eval()
     k = num_classes
     loss_sum = torch.zeros((), device=device, dtype=torch.float64)
@@ -177,6 +179,8 @@ def evaluate(model: nn.Module, loader: Iterable, device: torch.device, num_class
         if return_predictions:
             predictions.append(pred[:, 0].cpu())
         count += len(labels)
+        if on_batch is not None:
+            on_batch()
     totals = all_reduce(torch.stack([loss_sum, top1.double(), top5.double(),
                                      torch.tensor(float(count), device=device,
                                                   dtype=torch.float64)]))

@@ -22,7 +22,7 @@ from ..errors import InvalidOption, UserError
 from .checkpoint import rng_state, save_checkpoint, set_rng_state
 from .distributed import DistInfo, all_reduce, gather_objects, sync_buffers, weights_in_sync
 from .ema import ModelEMA
-from .logger import RunLogger, result_table
+from .logger import RunLogger, format_duration, result_table
 from .loop import NonFiniteLoss, StepState, evaluate, scaled_side, train_one_epoch
 from .optim import Schedule, build_optimizer
 from .provenance import environment
@@ -141,7 +141,9 @@ class Trainer:
         self.state = StepState()
         self.step_signal = StepSignal()  # the tests' RESATTN_SIGNAL_AT_STEP
         self.elapsed_before = 0.0  # training seconds of earlier sessions (resume)
-        self.off_clock = 0.0  # seconds of --monitor-test evaluation, not training time
+        self.off_clock = 0.0  # seconds of evaluation that is not training time
+        self.last_val: dict[str, dict] = {}  # the latest validation, per weights (raw, ema)
+        self.bar: Any = None  # the epoch's progress bar
         self.t0 = time.perf_counter()
         self.best: dict[str, Any] = {"val_acc": -1.0, "epoch": -1}
         self.last_train: dict[str, Any] = {}
@@ -186,13 +188,17 @@ class Trainer:
                             f"{str(exc).splitlines()[0][:100] if str(exc) else ''}); it is "
                             "damaged or from another version; start a new run") from None
         self.t0 = time.perf_counter()
-        self.logger.truncate_metrics(self.completed_epochs)
+        self.logger.truncate_metrics(self.completed_epochs, self.state.step)
         self.logger.print(f"resuming at epoch {self.completed_epochs + 1}, batch {self.batch}, "
                           f"step {self.state.step}")
 
     # --- clock, schedule, stop --------------------------------------------------------------
+    def local_elapsed(self) -> float:
+        """Training seconds on this process's clock (no communication)."""
+        return self.elapsed_before + time.perf_counter() - self.t0 - self.off_clock
+
     def elapsed(self) -> float:
-        local = self.elapsed_before + time.perf_counter() - self.t0 - self.off_clock
+        local = self.local_elapsed()
         if self.cfg.time_budget and self.dist.enabled:
             # one clock for all ranks: the same lr, the same stop
             return float(all_reduce(torch.tensor([local], device=self.device), "max")[0])
@@ -265,6 +271,7 @@ class Trainer:
         state.batch = self.batch
         remaining, first = self.plan.total_steps - state.step, state.step
         bar = self.logger.bar(len(data.train), self.batch, f"epoch {epoch + 1}/{self.plan.epochs}")
+        self.bar = bar
         try:
             train = train_one_epoch(
                 self.train_model, data.train, self.optimizer, state, self.lr_at, self.device,
@@ -272,7 +279,7 @@ class Trainer:
                 cfg.channels_last, should_stop=lambda: self.should_stop(remaining, first),
                 scale_at=self.scale_at if cfg.low_res_scale < 1 else None,
                 skip=self.batch, log_every=cfg.log_every, on_batch=bar.update,
-                on_log=self.logger.log_step)
+                on_log=self.log_step)
         except NonFiniteLoss as exc:
             last = self.run_dir / "last.pt"
             where = f"the last good checkpoint is {last}" if last.exists() else \
@@ -290,9 +297,28 @@ class Trainer:
             self.batch = state.batch
         return train
 
-    def _evaluate(self, model: nn.Module, loader, tta: bool = False) -> dict[str, Any]:
-        return evaluate(model, loader, self.device, self.data.num_classes, self.amp,
-                        self.cfg.channels_last, tta=tta)
+    def log_step(self, values: dict[str, Any]) -> None:
+        """A logged step, placed in epochs and training time for the curves; under a time
+        budget, the epoch bar ends where the budget will (its ETA is the budget's)."""
+        elapsed = self.local_elapsed()
+        self.logger.log_step({**values, "epoch": values["step"] / self.plan.steps_per_epoch,
+                              "elapsed_s": elapsed})
+        bar, budget = self.bar, self.cfg.time_budget
+        rate = bar.format_dict.get("rate") if bar is not None and not bar.disable else None
+        if budget and rate:
+            left = max(budget - elapsed, 0.0)
+            bar.total = min(len(self.data.train), bar.n + math.ceil(rate * left))
+            bar.set_postfix_str(f"budget: {format_duration(left)} left", refresh=True)
+
+    def _evaluate(self, model: nn.Module, loader, tta: bool = False,
+                  what: str = "validation") -> dict[str, Any]:
+        """One evaluation, with a progress bar (`what` names it)."""
+        bar = self.logger.bar(len(loader), 0, what + (" (flip TTA)" if tta else ""))
+        try:
+            return evaluate(model, loader, self.device, self.data.num_classes, self.amp,
+                            self.cfg.channels_last, tta=tta, on_batch=bar.update)
+        finally:
+            bar.close()
 
     def validate_after(self, epoch: int, train: dict[str, Any]) -> bool:
         """Every `val_every`-th epoch, and the last one (the plan's, or a stop inside it)."""
@@ -306,17 +332,28 @@ class Trainer:
         row = {"epoch": epoch + 1, "step": self.state.step, "lr": self.lr_at(self.state.step),
                "train_loss": train["loss"], "train_acc": train["acc"],
                "val_loss": None, "val_acc": None}
+        self.last_val = {}
         if data.val is not None and self.validate_after(epoch, train):
+            # after the run's last step this is evaluation, not training: off the clock, so
+            # that a time budget is the training time reported
+            after_last_step = train["stopped"] or epoch + 1 >= self.plan.epochs or \
+                self.finished()
+            paused = time.perf_counter()
             val = self._evaluate(self.model, data.val)
             row.update(val_loss=val["loss"], val_acc=val["top1"])
+            self.last_val["raw"] = val
             if ema is not None:
-                ev = self._evaluate(ema.module, data.val)
+                ev = self._evaluate(ema.module, data.val, what="validation (EMA)")
                 row.update(ema_val_loss=ev["loss"], ema_val_acc=ev["top1"])
+                self.last_val["ema"] = ev
+            if after_last_step:
+                self.off_clock += time.perf_counter() - paused
         if self.cfg.monitor_test and data.test is not None:
             paused = time.perf_counter()
-            row["test_acc"] = self._evaluate(self.model, data.test)["top1"]
+            row["test_acc"] = self._evaluate(self.model, data.test, what="test")["top1"]
             if ema is not None:
-                row["ema_test_acc"] = self._evaluate(ema.module, data.test)["top1"]
+                row["ema_test_acc"] = self._evaluate(ema.module, data.test,
+                                                     what="test (EMA)")["top1"]
             self.off_clock += time.perf_counter() - paused
         row.update(images_per_s=train["images_per_s"], epoch_s=train["seconds"],
                    elapsed_s=self.elapsed())
@@ -393,11 +430,15 @@ class Trainer:
             candidates["ema"] = self.ema.module
         val_scores = {}
         if data.val is not None:
-            val_scores = {name: self._evaluate(m, data.val, cfg.tta)
+            # the last epoch's validation saw these very weights: reuse it unless TTA differs
+            val_scores = {name: self.last_val[name] if not cfg.tta and name in self.last_val
+                          else self._evaluate(m, data.val, cfg.tta,
+                                              f"final validation ({name} weights)")
                           for name, m in candidates.items()}
         chosen = max(val_scores, key=lambda k: val_scores[k]["top1"]) if val_scores else \
             ("ema" if self.ema is not None else "raw")
-        test = self._evaluate(candidates[chosen], data.test, cfg.tta) \
+        test = self._evaluate(candidates[chosen], data.test, cfg.tta,
+                              f"final test ({chosen} weights)") \
             if data.test is not None else None
         final = self.checkpoint(train_time)  # all ranks
         self.save("last.pt", {**final, "eval_weights": chosen})

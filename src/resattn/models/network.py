@@ -138,7 +138,21 @@ class ResidualAttentionNet(nn.Module):
         nn.init.zeros_(self.fc.bias)
         self.num_classes = num_classes
 
+    def check_input(self, x: torch.Tensor) -> None:
+        """A clear error for what the first convolution would refuse obscurely: integer pixels,
+        another number of channels, a missing batch axis. (Graph tracers pass proxies, which
+        carry no values to check.)"""
+        if not isinstance(x, torch.Tensor) or isinstance(x, torch.fx.Proxy):
+            return
+        chans = self.stem[0].in_channels
+        if x.ndim != 4 or x.shape[1] != chans or not x.is_floating_point():
+            raise InvalidOption("input", f"{x.dtype} tensor of shape {tuple(x.shape)}",
+                                f"the model takes float tensors (N, {chans}, H, W): images "
+                                "scaled to [0, 1] and normalised with model.pretrained_cfg's "
+                                "mean and std (resattn.predict does this from PIL images)")
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
         x = self.stem(x)
         x = self.stages(x)
         return self.norm(x)  # (N, num_features, h, w)

@@ -20,41 +20,64 @@ def save_figure(fig: Figure, path: str | Path) -> Path:
     return path
 
 
-def training_curves(rows: list[dict], title: str = "", x: str = "epoch") -> Figure:
-    """Loss and accuracy (train vs val; EMA val, test and EMA test where logged) and the learning
-    rate, by epoch (`x="epoch"`) or by training wall-clock minutes (`x="time"`, the runs'
-    `elapsed_s`: accuracy against time, the figure that matters for a time budget)."""
+def training_curves(rows: list[dict], title: str = "", x: str = "epoch",
+                    steps: list[dict] | None = None) -> Figure:
+    """Loss, accuracy and learning rate of a run. `rows`: its epoch rows (metrics.jsonl: train
+    and validation loss and accuracy; EMA and test where logged); `steps`: its logged steps
+    (steps.jsonl: the batch loss and learning rate every `log_every` steps), drawn as lines
+    beneath the epoch points when there are any. x: epochs (fractional for steps) or training
+    wall-clock minutes (`x="time"`: accuracy against time, the figure for a time budget). A run
+    too short for a line says so in the panel instead of drawing a lone dot."""
     if x not in ("epoch", "time"):
         raise ValueError(f"x must be 'epoch' or 'time', not {x!r}")
-    if x == "epoch":
-        xs, xlabel = [r["epoch"] for r in rows], "epoch"
-    else:
-        xs, xlabel = [r.get("elapsed_s", np.nan) / 60 for r in rows], "training time (min)"
+    steps = steps or []
 
-    def series(key: str) -> list[float]:
-        return [np.nan if r.get(key) is None else r[key] for r in rows]
+    def where(r: dict) -> float:
+        if x == "epoch":
+            return float(r.get("epoch", np.nan))
+        return r.get("elapsed_s", np.nan) / 60
+
+    xlabel = "epoch" if x == "epoch" else "training time (min)"
+    xs, step_xs = [where(r) for r in rows], [where(r) for r in steps]
+
+    def series(key: str, table: list[dict] = rows, scale: float = 1.0) -> list[float]:
+        return [np.nan if r.get(key) is None else scale * r[key] for r in table]
 
     def logged(key: str) -> bool:
-        return any(r.get(key) is not None for r in rows)
+        return sum(r.get(key) is not None for r in rows) > 0
 
     fig = Figure(figsize=(13, 3.8), dpi=100)
     loss_ax, acc_ax, lr_ax = fig.subplots(1, 3)
-    loss_ax.plot(xs, series("train_loss"), "o-", label="train")
+    if len(steps) >= 2:
+        loss_ax.plot(step_xs, series("loss", steps), "-", lw=0.8, alpha=0.6,
+                     color="tab:blue", label="train (batch)")
+        lr_ax.plot(step_xs, series("lr", steps), "-", color="tab:green", label="per step")
+    loss_ax.plot(xs, series("train_loss"), "o-", color="tab:blue", label="train (epoch)")
     if logged("val_loss"):
-        loss_ax.plot(xs, series("val_loss"), "o-", label="val")
-    loss_ax.set(title="loss", xlabel=xlabel)
-    acc_ax.plot(xs, [100 * v for v in series("train_acc")], "o-", label="train")
+        loss_ax.plot(xs, series("val_loss"), "o-", color="tab:orange", label="val")
+    if len(steps) >= 2 and any(r.get("acc") is not None for r in steps):
+        acc_ax.plot(step_xs, series("acc", steps, 100), "-", lw=0.8, alpha=0.6,
+                    color="tab:blue", label="train (running, per epoch)")
+    acc_ax.plot(xs, series("train_acc", scale=100), "o-", color="tab:blue", label="train")
     for key, style, label in (("val_acc", "o-", "val"), ("ema_val_acc", "o--", "val (EMA)"),
                               ("test_acc", "s-", "test"), ("ema_test_acc", "s--", "test (EMA)")):
         if logged(key):
-            acc_ax.plot(xs, [100 * v for v in series(key)], style, label=label)
+            acc_ax.plot(xs, series(key, scale=100), style, label=label)
+    if len(steps) < 2:
+        lr_ax.plot(xs, series("lr"), "o-", color="tab:green", label="end of epoch")
+    loss_ax.set(title="loss", xlabel=xlabel)
     acc_ax.set(title="accuracy (%)", xlabel=xlabel)
-    lr_ax.plot(xs, series("lr"), "o-", color="tab:green")
-    lr_ax.set(title="learning rate (end of epoch)", xlabel=xlabel)
-    for ax in (loss_ax, acc_ax, lr_ax):
+    lr_ax.set(title="learning rate", xlabel=xlabel)
+    step_acc = len(steps) if any(r.get("acc") is not None for r in steps) else 0
+    for ax, points in ((loss_ax, max(len(rows), len(steps))), (acc_ax, max(len(rows), step_acc)),
+                       (lr_ax, max(len(rows), len(steps)))):
         ax.grid(alpha=0.3)
-    loss_ax.legend()
-    acc_ax.legend()
+        if points < 2:
+            ax.text(0.5, 0.5, f"too short for a curve: {points} point{'s' * (points != 1)}\n"
+                    "(a smaller log_every logs more steps)", transform=ax.transAxes,
+                    ha="center", va="center", fontsize=9, color="0.35")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -86,6 +86,11 @@ def test_curves_draw_the_logged_steps_and_say_when_a_run_is_too_short():
     assert list(timed.get_xdata())[-1] == pytest.approx(2.0)  # 120 s
     bare = training_curves(rows)
     assert all("too short for a curve: 1 point" in ax.texts[0].get_text() for ax in bare.axes)
+    # a run stopped by its budget half-way through the epoch: its epoch row (validation) sits
+    # at 0.5 epochs, where training ended, in the validation colour
+    stopped = training_curves([{**rows[0], "step": 20}], steps=steps[:10])
+    val = next(ln for ln in stopped.axes[1].get_lines() if ln.get_label() == "val")
+    assert list(val.get_xdata()) == [0.5] and val.get_color() == "tab:orange"
     with_acc = training_curves(rows, steps=[{**r, "acc": 0.1 + r["epoch"] / 4} for r in steps])
     running = with_acc.axes[1].get_lines()[0]
     assert running.get_label() == "train (running, per epoch)" and len(running.get_xdata()) == 20

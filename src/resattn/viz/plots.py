@@ -20,6 +20,9 @@ def save_figure(fig: Figure, path: str | Path) -> Path:
     return path
 
 
+COLOURS = {"train": "tab:blue", "val": "tab:orange", "test": "tab:green"}
+
+
 def training_curves(rows: list[dict], title: str = "", x: str = "epoch",
                     steps: list[dict] | None = None) -> Figure:
     """Loss, accuracy and learning rate of a run. `rows`: its epoch rows (metrics.jsonl: train
@@ -38,7 +41,13 @@ def training_curves(rows: list[dict], title: str = "", x: str = "epoch",
         return r.get("elapsed_s", np.nan) / 60
 
     xlabel = "epoch" if x == "epoch" else "training time (min)"
-    xs, step_xs = [where(r) for r in rows], [where(r) for r in steps]
+    step_xs = [where(r) for r in steps]
+    per_epoch = steps[-1]["step"] / steps[-1]["epoch"] if steps and steps[-1].get("epoch") \
+        else None
+    # an epoch row sits where its training ended: a run stopped inside its epoch (a budget)
+    # validated after 0.5 epochs, not after 1
+    xs = [r["step"] / per_epoch if x == "epoch" and per_epoch and isinstance(r.get("step"), int)
+          else where(r) for r in rows]
 
     def series(key: str, table: list[dict] = rows, scale: float = 1.0) -> list[float]:
         return [np.nan if r.get(key) is None else scale * r[key] for r in table]
@@ -54,7 +63,7 @@ def training_curves(rows: list[dict], title: str = "", x: str = "epoch",
         lr_ax.plot(step_xs, series("lr", steps), "-", color="tab:green", label="per step")
     loss_ax.plot(xs, series("train_loss"), "o-", color="tab:blue", label="train (epoch)")
     if logged("val_loss"):
-        loss_ax.plot(xs, series("val_loss"), "o-", color="tab:orange", label="val")
+        loss_ax.plot(xs, series("val_loss"), "o-", color=COLOURS["val"], label="val")
     if len(steps) >= 2 and any(r.get("acc") is not None for r in steps):
         acc_ax.plot(step_xs, series("acc", steps, 100), "-", lw=0.8, alpha=0.6,
                     color="tab:blue", label="train (running, per epoch)")
@@ -62,7 +71,8 @@ def training_curves(rows: list[dict], title: str = "", x: str = "epoch",
     for key, style, label in (("val_acc", "o-", "val"), ("ema_val_acc", "o--", "val (EMA)"),
                               ("test_acc", "s-", "test"), ("ema_test_acc", "s--", "test (EMA)")):
         if logged(key):
-            acc_ax.plot(xs, series(key, scale=100), style, label=label)
+            acc_ax.plot(xs, series(key, scale=100), style, label=label,
+                        color=COLOURS[label.split()[0]])
     if len(steps) < 2:
         lr_ax.plot(xs, series("lr"), "o-", color="tab:green", label="end of epoch")
     loss_ax.set(title="loss", xlabel=xlabel)

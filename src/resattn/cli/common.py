@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 
 from ..api.inference import CALIBRATION_IMAGES
+from ..weights import default_tag
+
+# the published weights a command uses when given none (`predict IMAGE`, `serve`)
+DEFAULT_MODEL = default_tag("attention56") or "attention56.cifar10"
 
 
 def add_int8_args(p: argparse.ArgumentParser) -> None:

@@ -11,11 +11,14 @@ from typing import Any
 from ..api.inference import Predictor
 from ..data.images import IMAGE_EXTENSIONS, ImageReadError, load_rgb
 from ..errors import UserError
-from ..weights import default_tag
-from .common import add_amp_arg, add_device_arg, add_int8_args, add_source_arg, add_weights_arg
-
-# what `resattn predict IMAGE` (no model) uses: the default published weights, as `resattn serve`
-DEFAULT_MODEL = default_tag("attention56") or "attention56.cifar10"
+from .common import (
+    DEFAULT_MODEL,
+    add_amp_arg,
+    add_device_arg,
+    add_int8_args,
+    add_source_arg,
+    add_weights_arg,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
@@ -86,9 +89,6 @@ def run(args: argparse.Namespace) -> int:
         images, names = [], []
         for path in files[start:start + args.batch_size]:
             try:
-                if not path.is_file():
-                    raise ImageReadError("not a regular file" if path.exists() else
-                                         "no such file")
                 images.append(load_rgb(path))
                 names.append(path)
             except ImageReadError as exc:

@@ -7,10 +7,7 @@ import logging
 import os
 
 from ..errors import UserError
-from ..weights import default_tag
-from .common import add_device_arg
-
-DEFAULT_MODEL = default_tag("attention56")  # the default published weights
+from .common import DEFAULT_MODEL, add_device_arg
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:

@@ -75,9 +75,6 @@ def run(args: argparse.Namespace) -> int:
     failed = 0
     for path in files:
         try:
-            if not path.is_file():
-                raise ImageReadError("not a regular file" if path.exists() else
-                                     "no such file")
             image = load_rgb(path)
         except ImageReadError as exc:
             print(f"resattn visualize: skipping {path}: {exc}", file=sys.stderr)

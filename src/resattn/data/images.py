@@ -6,8 +6,10 @@ Shared by image-folder datasets and by prediction, so both see a file exactly th
 from __future__ import annotations
 
 import math
+import os
 import random
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -46,7 +48,10 @@ def _to_rgb(img: Image.Image) -> Image.Image:
 
 def load_rgb(path, max_pixels: int = MAX_PIXELS) -> Image.Image:
     """Open, check the size against the decompression-bomb limit *before* decoding, decode fully,
-    apply the EXIF orientation and convert to RGB. Raises ImageReadError with the reason."""
+    apply the EXIF orientation and convert to RGB. Raises ImageReadError with the reason (a
+    path that is missing, or a FIFO or device, which opening would block on, is not read)."""
+    if isinstance(path, (str, os.PathLike)) and not Path(path).is_file():
+        raise ImageReadError("not a regular file" if Path(path).exists() else "no such file")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

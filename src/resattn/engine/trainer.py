@@ -320,9 +320,14 @@ class Trainer:
         finally:
             bar.close()
 
-    def validate_after(self, epoch: int, train: dict[str, Any]) -> bool:
-        """Every `val_every`-th epoch, and the last one (the plan's, or a stop inside it)."""
-        last = train["stopped"] or epoch + 1 >= self.plan.epochs or self.finished()
+    def last_epoch(self, epoch: int, train: dict[str, Any]) -> bool:
+        """Training ends with this epoch: the plan's last, or a stop inside it."""
+        return train["stopped"] or epoch + 1 >= self.plan.epochs or self.finished()
+
+    def validate_after(self, epoch: int, train: dict[str, Any], last: bool | None = None
+                       ) -> bool:
+        """Every `val_every`-th epoch, and the last one (`last`, when already known)."""
+        last = self.last_epoch(epoch, train) if last is None else last
         return last or (epoch + 1) % self.cfg.val_every == 0
 
     def epoch_row(self, epoch: int, train: dict[str, Any]) -> dict[str, Any]:
@@ -333,11 +338,10 @@ class Trainer:
                "train_loss": train["loss"], "train_acc": train["acc"],
                "val_loss": None, "val_acc": None}
         self.last_val = {}
-        if data.val is not None and self.validate_after(epoch, train):
+        after_last_step = self.last_epoch(epoch, train)
+        if data.val is not None and self.validate_after(epoch, train, after_last_step):
             # after the run's last step this is evaluation, not training: off the clock, so
             # that a time budget is the training time reported
-            after_last_step = train["stopped"] or epoch + 1 >= self.plan.epochs or \
-                self.finished()
             paused = time.perf_counter()
             val = self._evaluate(self.model, data.val)
             row.update(val_loss=val["loss"], val_acc=val["top1"])

@@ -2,20 +2,17 @@
 
     python examples/after_training.py RUNS_DIR
 
-Draws RUN/curves.png (`resattn plot`), writes the first four CIFAR-10 test images as PNG files
-and their mask overlays into RUN/masks/ (`resattn visualize`), and prints where everything is.
+Draws RUN/curves.png (`resattn.plot`, as `resattn plot` does), writes the first four CIFAR-10
+test images as PNG files into RUN/masks/inputs/<class>/ and their mask pictures into RUN/masks/
+(`resattn.api.Explainer`, as `resattn visualize` does), and prints where everything is. All in
+this one process, through the Python API.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
-
-
-def resattn(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "resattn", *args], check=True)
 
 
 def main() -> int:
@@ -26,24 +23,29 @@ def main() -> int:
         return 2
     run = max(finished, key=lambda d: (d / "summary.json").stat().st_mtime)
     summary = json.loads((run / "summary.json").read_text())
-    resattn("plot", str(run), "--out", str(run / "curves.png"))
 
-    import torch
     from PIL import Image
 
+    import resattn
+    from resattn.api import Explainer
     from resattn.data import load_cifar
 
-    config = torch.load(run / "last.pt", weights_only=True, map_location="cpu")["config"]
-    _, test = load_cifar(config["dataset"], config["data_dir"])
-    images = run / "masks" / "inputs"
-    images.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i in range(4):  # in class folders, so that each picture names the true class
-        path = images / test.classes[int(test.labels[i])] / f"test{i:04d}.png"
-        path.parent.mkdir(exist_ok=True)
-        Image.fromarray(test.images[i].permute(1, 2, 0).numpy()).save(path)
-        paths.append(str(path))
-    resattn("visualize", str(run), *paths, "--out", str(run / "masks"))
+    print(resattn.plot(run), flush=True)
+    model = resattn.load_model(run)  # raw or EMA weights, as validation chose
+    config = model.pretrained_cfg["config"]
+    explainer = Explainer(model, topk=1)
+    _, test = load_cifar(config["dataset"], config["data_dir"], progress=False)
+    for i in range(4):
+        image = Image.fromarray(test.images[i].permute(1, 2, 0).numpy())
+        truth = test.classes[int(test.labels[i])]
+        path = run / "masks" / "inputs" / truth / f"test{i:04d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        image.save(path)
+        explanation = explainer(image)
+        name, prob = explanation.top[0]
+        print(explanation.save(run / "masks" / f"test{i:04d}_masks.png",
+                               title=f"{path.name}: predicted {name} ({prob:.1%}), true {truth}"),
+              flush=True)
     print(f"\ntest accuracy {summary['test_acc']:.2%} after {summary['train_time_s']:.0f} s "
           f"of training ({summary['epochs']:.2f} epochs)")
     print(f"run directory:   {run}")

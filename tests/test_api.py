@@ -139,31 +139,39 @@ def test_progressive_resizing_trains_small_then_at_full_size(synthetic_cifar10, 
 @pytest.mark.parametrize("tta", [False, True])
 def test_the_final_evaluation_reuses_the_last_validation_and_shows_its_progress(
         synthetic_cifar10, tmp_path, monkeypatch, capsys, tta):
-    """The last epoch's validation saw the final weights: the final evaluation reuses it (raw
-    and EMA) unless TTA makes it another measurement; every evaluation has a progress bar."""
+    """The last epoch's validation saw the final weights: the final evaluation chooses raw or
+    EMA on it and reuses it; with flip TTA only the mirror images of the chosen weights are
+    new, and the stitched result equals a whole TTA evaluation. Every evaluation has a bar."""
     from resattn.engine import trainer
 
-    calls = []
+    views = []
 
-    def counting(model, loader, *args, **kw):
-        calls.append(kw.get("tta", False))
-        return evaluate(model, loader, *args, **kw)
+    def recording(model, loader, device, amp, channels_last, view, **kw):
+        views.append(view)
+        return log_probs(model, loader, device, amp, channels_last, view, **kw)
 
-    evaluate = trainer.evaluate
-    monkeypatch.setattr(trainer, "evaluate", counting)
+    log_probs = trainer.log_probs
+    monkeypatch.setattr(trainer, "log_probs", recording)
     summary, run = resattn.train(model="attention_test", data_dir=str(synthetic_cifar10),
                                  train_subset=64, val_size=100, test_subset=100, batch_size=32,
                                  epochs=1, ema=True, tta=tta, amp="off", out=str(tmp_path))
     row = json.loads((run / "metrics.jsonl").read_text())
-    # the epoch's raw and EMA validation, then (with TTA) both again, then the test set
-    assert calls == ([False, False, True, True, True] if tta else [False, False, False])
-    chosen = "ema_val_acc" if summary["eval_weights"] == "ema" else "val_acc"
+    # the epoch's raw and EMA validation, (with TTA) the chosen weights' mirror images, the test
+    assert views == (["plain", "plain", "flip", "tta"] if tta else ["plain"] * 3)
+    chosen = summary["eval_weights"]
+    other = "ema" if chosen == "raw" else "raw"
+    key = {"raw": "val_acc", "ema": "ema_val_acc"}
+    assert row[key[chosen]] >= row[key[other]]
+    for split in ("val", "test"):
+        again = resattn.evaluate(run, split, weights=chosen, tta=tta, test_subset=100)
+        assert again["top1"] == summary[f"{split}_acc"]
+        assert again["loss"] == pytest.approx(summary[f"{split}_loss"], rel=1e-5)
     if not tta:
-        assert summary["val_acc"] == row[chosen]
+        assert summary["val_acc"] == row[key[chosen]]
     bars = capsys.readouterr().err
-    for what in ("validation", "validation (EMA)", f"final test ({summary['eval_weights']} "
-                                                   "weights)"):
+    for what in ("validation", "validation (EMA)", f"final test ({chosen} weights)"):
         assert what in bars, bars[-2000:]
+    assert (f"final validation, mirror images ({chosen} weights)" in bars) == tta
 
 
 def test_val_every_skips_validation_but_never_after_the_last_epoch(synthetic_cifar10,
@@ -181,15 +189,43 @@ def test_val_every_skips_validation_but_never_after_the_last_epoch(synthetic_cif
     assert summary["eval_weights"] in ("raw", "ema") and summary["val_acc"] is not None
 
 
-def test_a_budget_outlasting_the_epochs_says_so(synthetic_cifar10, tmp_path, capsys):
-    """The run ends with its steps, long before a one-hour budget, and says how to use it."""
+@pytest.mark.parametrize("ema_tta, images", [(False, 200), (True, 500)])
+def test_a_budget_says_what_evaluation_adds_and_outlasting_the_epochs_says_so(
+        synthetic_cifar10, tmp_path, capsys, monkeypatch, ema_tta, images):
+    """At the start, a time budget says it is training time and how much evaluation follows
+    (100 val and 100 test images: raw and EMA on val, the chosen ones' mirror images, the test
+    set twice under TTA); the run ends with its steps, long before a one-hour budget, and says
+    how to use the rest."""
+    from resattn.engine.trainer import Trainer
+
+    monkeypatch.setattr(Trainer, "eval_speed", lambda self: images / 90.0)
     summary, _ = resattn.train(model="attention_test", data_dir=str(synthetic_cifar10),
                                train_subset=32, val_size=100, test_subset=100, batch_size=16,
-                               iterations=2, time_budget=3600, out=str(tmp_path), progress=False)
+                               iterations=2, time_budget=3600, ema=ema_tta, tta=ema_tta,
+                               out=str(tmp_path), progress=False)
     assert summary["steps"] == 2 and summary["train_time_s"] < 3600
     out = capsys.readouterr().out
+    assert (f"time budget: 3600 s of training, then about 1m 30s of evaluation ({images} "
+            "images through the network)") in out
     assert "note: the run did all its 2 steps (1 epoch) in" in out
     assert "of its 3600 s budget; more epochs (or iterations)" in out
+
+
+def test_the_evaluation_speed_probe_leaves_training_untouched(synthetic_cifar10, tmp_path):
+    """eval_speed times the evaluation copy on a constant batch: a positive rate, the training
+    model still in train mode with the same weights, the random state not drawn from."""
+    from resattn.engine.trainer import Trainer
+
+    cfg = Config(model="attention_test", data_dir=str(synthetic_cifar10),
+                 train_subset=32, val_size=100, test_subset=100, batch_size=16)
+    data = resattn.api.load_data(cfg, torch.device("cpu"), progress=False)
+    model = resattn.create_model("attention_test", num_classes=10).train()
+    trainer = Trainer(cfg, model, data, torch.device("cpu"), "off", tmp_path, None, {})
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = torch.get_rng_state()
+    assert trainer.eval_speed(size=4) > 0
+    assert model.training and torch.equal(torch.get_rng_state(), rng)
+    assert_same_state(model.state_dict(), before)
 
 
 def test_model_info_reads_the_shipped_table_and_counts_other_shapes_live():
@@ -208,3 +244,13 @@ def test_model_info_reads_the_shipped_table_and_counts_other_shapes_live():
     other = model_info(Config(model="attention_test", mask="local"), 10, 32)
     assert other == live("attention_test", 32, mask="local") != registered
     assert model_info(Config(model="attention_test"), 10, 48) == live("attention_test", 48)
+
+
+def test_plot_draws_the_curves_of_a_run_as_the_command_does(small_run, tmp_path):
+    out = resattn.plot(small_run, tmp_path / "minutes.png", x="time")
+    assert out == tmp_path / "minutes.png" and out.read_bytes().startswith(b"\x89PNG")
+    with pytest.raises(InvalidOption, match="choose one of epoch, time"):
+        resattn.plot(small_run, tmp_path / "x.png", x="steps")
+    assert not (tmp_path / "x.png").exists()
+    with pytest.raises(UserError, match="not found; pass a run directory"):
+        resattn.plot(tmp_path)

@@ -6,7 +6,17 @@ import pytest
 import torch
 from torch import nn
 
-from resattn.engine.loop import NonFiniteLoss, StepState, evaluate, resize, train_one_epoch
+from resattn.engine.loop import (
+    NonFiniteLoss,
+    StepState,
+    evaluate,
+    evaluation_model,
+    log_probs,
+    mirror_average,
+    resize,
+    score,
+    train_one_epoch,
+)
 
 CPU = torch.device("cpu")
 
@@ -121,3 +131,50 @@ def test_tta_averages_the_image_and_its_mirror():
     tta = evaluate(Sided(), [(x, torch.tensor([0]))], CPU, 2, tta=True)
     # the mirror says the opposite with equal confidence: the average is 50/50
     assert plain["loss"] < 0.01 and tta["loss"] == pytest.approx(-torch.log(torch.tensor(0.5)))
+
+
+def test_the_mirror_pass_completes_a_plain_pass_into_flip_tta():
+    """log_probs' three views: the mirror images' pass averaged with a kept plain pass is the
+    one-pass TTA, image by image and in the loader's order."""
+    class Leaning(nn.Module):  # depends on the left-right order of the pixels
+        def forward(self, x):
+            return torch.stack([x[:, 0, 0, 0] * 3 + x[:, 0, 0, 1], x[:, 0, 0, 1] * 2], 1)
+
+    g = torch.Generator().manual_seed(0)
+    batches = [(torch.randn(4, 3, 1, 2, generator=g), torch.randint(0, 2, (4,), generator=g))
+               for _ in range(3)]
+    plain, labels = log_probs(Leaning(), batches, CPU, view="plain")
+    mirrored, again = log_probs(Leaning(), batches, CPU, view="flip")
+    tta, _ = log_probs(Leaning(), batches, CPU, view="tta")
+    assert torch.equal(labels, again) and plain.shape == (12, 2)
+    assert not torch.allclose(plain, mirrored)
+    torch.testing.assert_close(mirror_average(plain, mirrored), tta)
+    torch.testing.assert_close(tta.exp(), (plain.exp() + mirrored.exp()) / 2)
+    assert score(tta, labels, 2) == evaluate(Leaning(), batches, CPU, 2, tta=True)
+    with pytest.raises(ValueError, match="view"):
+        log_probs(Leaning(), batches, CPU, view="mirror")
+
+
+def test_the_evaluation_model_is_a_folded_copy_with_the_same_outputs():
+    """evaluation_model folds BatchNorm into a frozen copy (in slices on a CPU): the outputs
+    agree to rounding and the trained module is untouched; a BatchNorm without running
+    statistics has nothing to fold and the model runs as it is."""
+    from resattn.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("attention_test", num_classes=10)
+    for m in model.modules():  # running statistics a trained model would have
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    model.eval()
+    bns = sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    x = torch.randn(70, 3, 32, 32)
+    fast = evaluation_model(model, CPU, channels_last=True)
+    assert fast is not model and sum(isinstance(m, nn.BatchNorm2d) for m in fast.modules()) < bns
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in model.modules()) == bns
+    assert not any(p.requires_grad for p in fast.parameters())
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), model(x), atol=1e-4, rtol=1e-4)
+    plain = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4, track_running_stats=False))
+    assert evaluation_model(plain, CPU, channels_last=False) is plain

@@ -7,11 +7,13 @@
     resattn.predict(model, ["cat.jpg"], topk=3)      # [[("cat", 0.91), ...]]
     resattn.explain(model, ["cat.jpg"])[0].save("cat_masks.png")  # every soft mask
     resattn.export(model, "model.onnx")               # or "torchscript", "safetensors"
+    resattn.plot(run_dir)                             # run_dir/curves.png
 
 The command line (`resattn ...`) only parses arguments, calls these and prints.
 """
 
 from .build import build_model, load_data, load_model, load_source, model_from_checkpoint
+from .curves import plot
 from .explain import Explainer, Explanation, explain
 from .exporting import export
 from .inference import Predictor, evaluate, int8_model, predict
@@ -20,4 +22,4 @@ from .training import train, train_config
 
 __all__ = ["Explainer", "Explanation", "Predictor", "build_model", "evaluate", "explain",
            "export", "int8_model", "load_data", "load_model", "load_source",
-           "model_from_checkpoint", "predict", "save_pretrained", "train", "train_config"]
+           "model_from_checkpoint", "plot", "predict", "save_pretrained", "train", "train_config"]

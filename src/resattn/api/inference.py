@@ -14,6 +14,7 @@ from ..config import Config, from_dict
 from ..data import BatchTransform
 from ..data.images import load_rgb
 from ..engine.loop import evaluate as evaluate_loader
+from ..engine.loop import evaluation_model
 from ..engine.predict import predict_probs, preprocess
 from ..errors import InvalidOption, UserError
 from ..runtime import resolve_amp, resolve_device
@@ -117,10 +118,8 @@ def evaluate(model_or_path: nn.Module | str | Path, split: str = "test", *,
     if int8:  # calibrates on the training split just loaded (on the CPU)
         model, precision = int8_model(model, cfg, ckpt, calibration_images, device_, data=data)
         amp_, channels_last = "off", False
-    else:
-        model.to(device_)
-        if channels_last:  # the run's own memory format: the same kernels, the same numbers
-            model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    else:  # as training evaluated it: the same module, the same kernels, the same numbers
+        model = evaluation_model(model.to(device_), device_, channels_last)
     metrics = evaluate_loader(model, loader, device_, len(ckpt["classes"]), amp_,
                               channels_last, tta=tta, return_predictions=return_predictions)
     result = {"model": cfg.model, "dataset": cfg.dataset, "split": split,

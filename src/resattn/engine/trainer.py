@@ -23,7 +23,17 @@ from .checkpoint import rng_state, save_checkpoint, set_rng_state
 from .distributed import DistInfo, all_reduce, gather_objects, sync_buffers, weights_in_sync
 from .ema import ModelEMA
 from .logger import RunLogger, format_duration, result_table
-from .loop import NonFiniteLoss, StepState, evaluate, scaled_side, train_one_epoch
+from .loop import (
+    NonFiniteLoss,
+    StepState,
+    autocast,
+    evaluation_model,
+    log_probs,
+    mirror_average,
+    scaled_side,
+    score,
+    train_one_epoch,
+)
 from .optim import Schedule, build_optimizer
 from .provenance import environment
 from .stop_hook import StepSignal
@@ -143,6 +153,7 @@ class Trainer:
         self.elapsed_before = 0.0  # training seconds of earlier sessions (resume)
         self.off_clock = 0.0  # seconds of evaluation that is not training time
         self.last_val: dict[str, dict] = {}  # the latest validation, per weights (raw, ema)
+        self.last_probs: dict[str, tuple] = {}  # its log-probabilities, kept for flip TTA
         self.bar: Any = None  # the epoch's progress bar
         self.t0 = time.perf_counter()
         self.best: dict[str, Any] = {"val_acc": -1.0, "epoch": -1}
@@ -310,15 +321,33 @@ class Trainer:
             bar.total = min(len(self.data.train), bar.n + math.ceil(rate * left))
             bar.set_postfix_str(f"budget: {format_duration(left)} left", refresh=True)
 
+    def _log_probs(self, model: nn.Module, loader, view: str = "plain",
+                   what: str = "validation") -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-image log-probabilities of `model` on `loader`, by its evaluation copy (BN
+        folded), with a progress bar (`what` names it)."""
+        bar = self.logger.bar(len(loader), 0, what + (" (flip TTA)" if view == "tta" else ""))
+        try:
+            return log_probs(evaluation_model(model, self.device, self.cfg.channels_last),
+                             loader, self.device, self.amp, self.cfg.channels_last, view,
+                             on_batch=bar.update)
+        finally:
+            bar.close()
+
     def _evaluate(self, model: nn.Module, loader, tta: bool = False,
                   what: str = "validation") -> dict[str, Any]:
         """One evaluation, with a progress bar (`what` names it)."""
-        bar = self.logger.bar(len(loader), 0, what + (" (flip TTA)" if tta else ""))
-        try:
-            return evaluate(model, loader, self.device, self.data.num_classes, self.amp,
-                            self.cfg.channels_last, tta=tta, on_batch=bar.update)
-        finally:
-            bar.close()
+        return score(*self._log_probs(model, loader, "tta" if tta else "plain", what),
+                     self.data.num_classes)
+
+    def validate(self, name: str, model: nn.Module, what: str, keep: bool) -> dict[str, Any]:
+        """Validate `model` (the `name` weights: raw, ema) into `last_val`; `keep` also keeps
+        its per-image log-probabilities, which the final flip TTA completes with the mirror
+        images instead of seeing the plain ones twice."""
+        probs = self._log_probs(model, self.data.val, what=what)
+        self.last_val[name] = score(*probs, self.data.num_classes)
+        if keep:
+            self.last_probs[name] = probs
+        return self.last_val[name]
 
     def last_epoch(self, epoch: int, train: dict[str, Any]) -> bool:
         """Training ends with this epoch: the plan's last, or a stop inside it."""
@@ -337,19 +366,18 @@ class Trainer:
         row = {"epoch": epoch + 1, "step": self.state.step, "lr": self.lr_at(self.state.step),
                "train_loss": train["loss"], "train_acc": train["acc"],
                "val_loss": None, "val_acc": None}
-        self.last_val = {}
+        self.last_val, self.last_probs = {}, {}
         after_last_step = self.last_epoch(epoch, train)
         if data.val is not None and self.validate_after(epoch, train, after_last_step):
             # after the run's last step this is evaluation, not training: off the clock, so
             # that a time budget is the training time reported
             paused = time.perf_counter()
-            val = self._evaluate(self.model, data.val)
+            keep = after_last_step and self.cfg.tta
+            val = self.validate("raw", self.model, "validation", keep)
             row.update(val_loss=val["loss"], val_acc=val["top1"])
-            self.last_val["raw"] = val
             if ema is not None:
-                ev = self._evaluate(ema.module, data.val, what="validation (EMA)")
+                ev = self.validate("ema", ema.module, "validation (EMA)", keep)
                 row.update(ema_val_loss=ev["loss"], ema_val_acc=ev["top1"])
-                self.last_val["ema"] = ev
             if after_last_step:
                 self.off_clock += time.perf_counter() - paused
         if self.cfg.monitor_test and data.test is not None:
@@ -397,6 +425,8 @@ class Trainer:
             low = scaled_side(side, cfg.low_res_scale)
             self.logger.print(f"progressive resizing: training at {low}x{low} for the first "
                               f"{cfg.low_res_until:.0%} of the run, then at {side}x{side}")
+        if cfg.time_budget and not self.finished():
+            self.logger.print(self.budget_note())
         with graceful_interrupts(self.state, self.logger):
             for epoch in range(self.completed_epochs, plan.epochs):
                 if self.finished():
@@ -411,6 +441,45 @@ class Trainer:
         train_time = self.elapsed()
         self.note_unspent_budget(train_time)
         return self.final_evaluation(train_time)
+
+    def evaluation_images(self) -> int:
+        """How many images the evaluation after the last step puts through the network on this
+        process: validation of the raw (and EMA) weights, the chosen ones' mirror images under
+        flip TTA, and the test set (twice under TTA)."""
+        info, tta = self.data.info, self.cfg.tta
+        val, test = info.get("val_size", 0), info.get("test_size", 0)
+        weights = 2 if self.ema is not None else 1
+        images = (weights + tta) * val + (1 + tta) * test
+        return -(-images // self.dist.world_size)
+
+    @torch.no_grad()
+    def eval_speed(self, size: int = 32) -> float:
+        """Images per second of the evaluation model, timed on a second batch of `size` images
+        (the first one warms it up); touches no random state and not the training model."""
+        model = evaluation_model(self.model, self.device, self.cfg.channels_last)
+        side = self.data.input_size
+        x = torch.full((size, 3, side, side), 0.5, device=self.device)
+        if self.cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        seconds = 0.0
+        for _ in range(2):
+            start = time.perf_counter()
+            with autocast(self.device, self.amp):
+                model(x)
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            seconds = time.perf_counter() - start
+        return size / max(seconds, 1e-9)
+
+    def budget_note(self) -> str:
+        """What a time budget covers, and about how long the evaluation after it will take."""
+        images = self.evaluation_images()
+        text = f"time budget: {self.cfg.time_budget:g} s of training"
+        if not images:
+            return text
+        seconds = images / self.eval_speed()
+        return (f"{text}, then about {format_duration(seconds)} of evaluation ({images:,} "
+                "images through the network)")
 
     def note_unspent_budget(self, elapsed: float) -> None:
         """A time-budgeted run that ran out of epochs (or iterations) well before its budget
@@ -432,21 +501,26 @@ class Trainer:
         candidates = {"raw": self.model}
         if self.ema is not None:
             candidates["ema"] = self.ema.module
-        val_scores = {}
+        chosen, val = ("ema" if self.ema is not None else "raw"), None
         if data.val is not None:
-            # the last epoch's validation saw these very weights: reuse it unless TTA differs
-            val_scores = {name: self.last_val[name] if not cfg.tta and name in self.last_val
-                          else self._evaluate(m, data.val, cfg.tta,
-                                              f"final validation ({name} weights)")
-                          for name, m in candidates.items()}
-        chosen = max(val_scores, key=lambda k: val_scores[k]["top1"]) if val_scores else \
-            ("ema" if self.ema is not None else "raw")
+            # validation chooses, on the last epoch's numbers: they saw these very weights
+            for name, m in candidates.items():
+                if name not in self.last_val or (cfg.tta and name not in self.last_probs):
+                    self.validate(name, m, f"final validation ({name} weights)", cfg.tta)
+            chosen = max(candidates, key=lambda name: self.last_val[name]["top1"])
+            val = self.last_val[chosen]
+            if cfg.tta:  # the mirror images complete the chosen weights' flip TTA
+                plain, labels = self.last_probs[chosen]
+                mirrored, _ = self._log_probs(candidates[chosen], data.val, "flip",
+                                              f"final validation, mirror images ({chosen} "
+                                              "weights)")
+                val = score(mirror_average(plain, mirrored), labels, data.num_classes)
         test = self._evaluate(candidates[chosen], data.test, cfg.tta,
                               f"final test ({chosen} weights)") \
             if data.test is not None else None
         final = self.checkpoint(train_time)  # all ranks
         self.save("last.pt", {**final, "eval_weights": chosen})
-        summary = self.summary(train_time, chosen, val_scores.get(chosen), test)
+        summary = self.summary(train_time, chosen, val, test)
         self.logger.write_summary(summary, to_dict(cfg))
         self.logger.print(result_table(summary))
         self.logger.print(f"run directory: {self.run_dir}")

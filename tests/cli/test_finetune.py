@@ -207,6 +207,10 @@ def test_init_with_another_architecture_is_refused(tmp_path):
     ({"std": [0.0, 0.0, 0.0]}, "config.json's mean and std must be finite, and std > 0"),
     ({"int32": True}, "tensor stem.0.weight is torch.int32, not floating point"),
     ({"nan": True}, "tensor stem.0.weight holds NaN or infinite values"),
+    # same tensors, other numbers: the export's config_sha256 catches these
+    ({"config": {"attention": "spatial"}}, "config.json was edited after export: the model"),
+    ({"config": {"upsample_align_corners": True}}, "config.json was edited after export"),
+    ({"shift_mean": True}, "no longer matches its config_sha256; export the weights again"),
 ])
 def test_an_edited_weights_folder_is_refused_in_one_line(small_run, tmp_path, edit, message):
     """A weights folder whose config.json was edited by hand (or whose tensors were rewritten
@@ -222,7 +226,9 @@ def test_an_edited_weights_folder_is_refused_in_one_line(small_run, tmp_path, ed
         state["stem.0.weight"] = state["stem.0.weight"].to(torch.int32)
     if edit.pop("nan", False):
         state["stem.0.weight"][0] = float("nan")
-    meta.update(edit)
+    if edit.pop("shift_mean", False):
+        meta["mean"] = [v + 0.01 for v in meta["mean"]]
+    meta.update({k: {**meta[k], **v} if k == "config" else v for k, v in edit.items()})
     meta.pop("sha256")
     if "int32" in message:  # write_weights stores floats as fp32: write this file directly
         from resattn.weights.safetensors import save_file
@@ -235,3 +241,23 @@ def test_an_edited_weights_folder_is_refused_in_one_line(small_run, tmp_path, ed
     with pytest.raises(UserError, match=re.escape(message)):
         resattn.load_model(folder)
     assert_user_error(cli("predict", str(folder), "nothing.png"), message)
+
+
+def test_a_weights_folder_without_a_description_hash_or_with_new_metrics_still_loads(
+        small_run, tmp_path):
+    """config_sha256 covers what decides the predictions, nothing else: edited metrics load,
+    and a folder exported before the hash existed (none in config.json) loads as before."""
+    from resattn.api import save_pretrained
+
+    folder = save_pretrained(str(small_run), tmp_path / "w")
+    meta = json.loads((folder / "config.json").read_text())
+    assert len(meta["config_sha256"]) == 64
+    meta["metrics"] = {"test_acc": 0.99}
+    (folder / "config.json").write_text(json.dumps(meta))
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        expected = resattn.load_model(small_run)(x)
+        torch.testing.assert_close(resattn.load_model(folder)(x), expected)
+        del meta["config_sha256"]
+        (folder / "config.json").write_text(json.dumps(meta))
+        torch.testing.assert_close(resattn.load_model(folder)(x), expected)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import struct
 import zlib
 from pathlib import Path
@@ -321,3 +322,24 @@ def test_visualize_names_never_collide(tmp_path):
                                        c: "cat_masks.png"}
     x, y = tmp_path / "x" / "a" / "ok.png", tmp_path / "y" / "a" / "ok.png"
     assert output_names([x, y]) == {x: "0000_ok_masks.png", y: "0001_ok_masks.png"}
+
+
+def test_file_names_with_newlines_stay_on_their_line(small_run, test_pngs, tmp_path):
+    """predict and visualize print one line per image, whatever its name holds: a newline or
+    tab is written as \\n or \\t (the JSON output keeps the real name)."""
+    odd = tmp_path / "a\nb\tc.png"
+    shutil.copy(test_pngs / "000.png", odd)
+    (tmp_path / "broken\n.png").write_text("not an image")
+    proc = cli("predict", str(small_run), str(odd), str(tmp_path / "broken\n.png"))
+    assert proc.returncode == 1
+    (line,) = proc.stdout.splitlines()
+    assert line.startswith(str(tmp_path / "a\\nb\\tc.png") + ": ")
+    (err,) = proc.stderr.splitlines()
+    assert "skipping " + str(tmp_path / "broken\\n.png") in err
+    doc = json.loads(cli("predict", str(small_run), str(odd), "--json").stdout)
+    assert doc["predictions"][0]["path"] == str(odd)
+    shown = cli("visualize", str(small_run), str(odd), "--out", str(tmp_path / "v"))
+    assert shown.returncode == 0, shown.stderr
+    (line,) = shown.stdout.splitlines()
+    assert line == str(tmp_path / "v" / "a\\nb\\tc_masks.png")
+    assert (tmp_path / "v" / "a\nb\tc_masks.png").is_file()

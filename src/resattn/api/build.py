@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -146,6 +147,25 @@ def weights_meta(ckpt: dict[str, Any]) -> dict[str, Any]:
             "config": {**cfg, "data_dir": None, "out": "runs"}}
 
 
+def description_digest(meta: dict[str, Any]) -> str | None:
+    """SHA-256 of what, beside the tensors, decides a weights folder's predictions: the
+    architecture (the model and every option `model_options` passes to it), the classes, the
+    input size, crop and normalisation. An export records it in config.json
+    (`config_sha256`), so that an edit which changes the numbers without changing a tensor's
+    shape (another `attention`, `upsample_align_corners`) is caught. None when `meta` is not a
+    weights description at all."""
+    try:
+        config = meta["config"]
+        keys = ["model", *model_options(Config(drop_rate=0.0))]
+        payload = {"architecture": {k: config.get(k) for k in keys},
+                   **{k: meta[k] for k in ("classes", "input_size", "crop_pct", "normalization",
+                                           "mean", "mean_shape", "std", "std_shape")}}
+        text = json.dumps(payload, sort_keys=True)
+    except (KeyError, TypeError, AttributeError, ValueError):
+        return None
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def _checkpoint_from_meta(meta: dict[str, Any], state: dict[str, torch.Tensor],
                           source: str) -> dict[str, Any]:
     from ..weights import tensor_of
@@ -224,7 +244,13 @@ def load_source(source: str | Path) -> dict[str, Any]:
             raise UserError(f"{weights} does not match the SHA-256 in config.json; the file is "
                             "damaged: export it again")
         state, _ = load_file(weights)
-        return _checkpoint_from_meta(meta, state, str(folder))
+        ckpt = _checkpoint_from_meta(meta, state, str(folder))
+        if "config_sha256" in meta and description_digest(meta) != meta["config_sha256"]:
+            raise UserError(f"{folder / 'config.json'} was edited after export: the model it "
+                            "describes (architecture, classes, input size, crop, "
+                            "normalisation) no longer matches its config_sha256; export the "
+                            "weights again")
+        return ckpt
     return load_checkpoint(path)
 
 

@@ -12,7 +12,13 @@ from torch import nn
 from ..errors import UserError
 from ..files import write_text
 from ..weights import write_weights
-from .build import checkpoint_of, load_source, model_from_checkpoint, weights_meta
+from .build import (
+    checkpoint_of,
+    description_digest,
+    load_source,
+    model_from_checkpoint,
+    weights_meta,
+)
 
 EXPORT_FILES = ("model.safetensors", "config.json", "README.md")
 
@@ -72,6 +78,7 @@ def save_pretrained(source: nn.Module | str | Path, folder: str | Path, weights:
         model, _ = model_from_checkpoint(ckpt, weights)
         summary = run_summary(source)
     meta = weights_meta(ckpt)
+    meta["config_sha256"] = description_digest(meta)
     if summary is not None:
         meta["metrics"] = {k: summary.get(k) for k in ("test_acc", "test_top5", "test_images",
                                                          "val_acc", "tta", "eval_weights")}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import unicodedata
 
 from ..api.inference import CALIBRATION_IMAGES
 from ..weights import default_tag
@@ -45,3 +46,10 @@ def add_source_arg(p: argparse.ArgumentParser) -> None:
                    help="a run directory, a .pt checkpoint, a weights folder "
                         "(model.safetensors + config.json) or a published tag such as "
                         "attention56.cifar10 (resattn models --pretrained)")
+
+
+def one_line(value: object) -> str:
+    """`value` as text that stays on its line: control characters (a newline or tab in a file
+    name, an escape sequence) written as Python escapes (\\n, \\t, \\x1b); the rest as it is."""
+    return "".join(repr(c)[1:-1] if unicodedata.category(c).startswith("C") else c
+                   for c in str(value))

@@ -18,6 +18,7 @@ from .common import (
     add_int8_args,
     add_source_arg,
     add_weights_arg,
+    one_line,
 )
 
 
@@ -93,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
                 names.append(path)
             except ImageReadError as exc:
                 failed.append({"path": str(path), "error": str(exc)})
-                print(f"resattn predict: skipping {path}: {exc}", file=sys.stderr)
+                print(f"resattn predict: skipping {one_line(path)}: {exc}", file=sys.stderr)
         if not images:
             continue
         probs = predictor(images)
@@ -107,5 +108,5 @@ def run(args: argparse.Namespace) -> int:
     else:
         for r in results:
             best = ", ".join(f"{t['class']} {t['prob']:.1%}" for t in r["top"])
-            print(f"{r['path']}: {best}")
+            print(f"{one_line(r['path'])}: {best}")
     return 1 if failed else 0

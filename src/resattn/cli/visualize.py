@@ -11,7 +11,7 @@ from ..api.explain import Explainer
 from ..data.images import ImageReadError, load_rgb
 from ..errors import UserError
 from ..viz.masks import SCALES
-from .common import add_device_arg, add_source_arg, add_weights_arg
+from .common import add_device_arg, add_source_arg, add_weights_arg, one_line
 from .predict import expand
 
 
@@ -77,11 +77,10 @@ def run(args: argparse.Namespace) -> int:
         try:
             image = load_rgb(path)
         except ImageReadError as exc:
-            print(f"resattn visualize: skipping {path}: {exc}", file=sys.stderr)
+            print(f"resattn visualize: skipping {one_line(path)}: {exc}", file=sys.stderr)
             failed += 1
             continue
         exp = explainer(image)
-        print(exp.save(out / names[path], args.channels, picture_title(path, exp.top[0],
-                                                                        explainer.classes),
-                       args.scale))
+        print(one_line(exp.save(out / names[path], args.channels,
+                                picture_title(path, exp.top[0], explainer.classes), args.scale)))
     return 1 if failed else 0

@@ -3,28 +3,34 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 import traceback
 from collections.abc import Sequence
+from types import ModuleType
 
 from ..errors import InvalidOption, UserError
-from . import bench as bench_cmd
-from . import data as data_cmd
-from . import evaluate as evaluate_cmd
-from . import experiment as experiment_cmd
-from . import export as export_cmd
-from . import models as models_cmd
-from . import plot as plot_cmd
-from . import predict as predict_cmd
-from . import serve as serve_cmd
-from . import train as train_cmd
-from . import visualize as visualize_cmd
 
-COMMANDS = {"train": train_cmd, "evaluate": evaluate_cmd, "predict": predict_cmd,
-            "visualize": visualize_cmd, "plot": plot_cmd, "export": export_cmd,
-            "experiment": experiment_cmd, "bench": bench_cmd, "models": models_cmd,
-            "data": data_cmd, "serve": serve_cmd}
+# every command: its module in this package and its line in `resattn --help`. A command's
+# module (and torch, which most of them import) is loaded only when that command runs.
+COMMANDS = {
+    "train": "train a model",
+    "evaluate": "evaluate a checkpoint",
+    "predict": "classify images with a checkpoint",
+    "visualize": "attention-mask pictures",
+    "plot": "training curves of a run as a PNG",
+    "export": "export to ONNX, TorchScript or safetensors",
+    "experiment": "run an ablation suite of the paper",
+    "bench": "benchmark a model's speed and memory",
+    "models": "list the registered models",
+    "data": "fetch, verify and summarise a dataset",
+    "serve": "explore predictions and attention masks in the browser",
+}
+
+
+def command_module(name: str) -> ModuleType:
+    return importlib.import_module(f"{__name__}.{name}")
 
 
 class Parser(argparse.ArgumentParser):
@@ -69,14 +75,26 @@ def version_report() -> str:
     return "\n".join(lines)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with `only`, that command's own flags and every other command
+    as a name and its line of help, so that `resattn --help` (only="") and one command's run
+    import nothing they do not use."""
     parser = Parser(
         prog="resattn", description="Residual Attention Networks: build, train, evaluate, explain.")
     parser.add_argument("--version", action=Version)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, module in COMMANDS.items():
-        module.add_parser(sub, name)
+    for name, text in COMMANDS.items():
+        if only is None or only == name:
+            command_module(name).add_parser(sub, name, text)
+        else:
+            sub.add_parser(name, help=text)
     return parser
+
+
+def command_of(argv: Sequence[str]) -> str:
+    """The command `argv` names (its first word, when that is one), else "" (--help, --version,
+    a mistake: the top-level parser answers those)."""
+    return argv[0] if argv and argv[0] in COMMANDS else ""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -85,7 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     The package's log lines go to the stderr of the moment, through a handler that lives as long
     as the command: a program that calls `main` keeps its own logging setup.
     """
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(command_of(argv)).parse_args(argv)
     log = logging.getLogger("resattn")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
@@ -103,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     try:
-        return COMMANDS[args.command].run(args) or 0
+        return command_module(args.command).run(args) or 0
     except UserError as exc:
         print(f"resattn {args.command}: error: {user_message(exc, args)}", file=sys.stderr)
         return 2

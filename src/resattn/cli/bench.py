@@ -34,8 +34,8 @@ DEFAULT_VARIANTS = ["fp32", "fp32+cl", "bf16", "bf16+cl"]
 PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "L4": 121e12}
 
 
-def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
-    p = sub.add_parser(name, help="benchmark a model's speed and memory",
+def add_parser(sub: argparse._SubParsersAction, name: str, help: str) -> None:
+    p = sub.add_parser(name, help=help,
                        description="Parameters, forward FLOPs, training and inference "
                                    "throughput and peak memory on the current device, beside "
                                    "the floor set by the device's bf16 matrix rate.")

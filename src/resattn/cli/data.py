@@ -19,8 +19,8 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     add_config_options(p, ("data",), only=DATA_KEYS)
 
 
-def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
-    p = sub.add_parser(name, help="fetch, verify and summarise a dataset",
+def add_parser(sub: argparse._SubParsersAction, name: str, help: str) -> None:
+    p = sub.add_parser(name, help=help,
                        description="Fetch (if missing), verify by MD5 and summarise a dataset "
                                    "with its train / val / test splits.")
     add_data_args(p)

@@ -12,8 +12,8 @@ from ..files import write_text
 from .common import add_amp_arg, add_device_arg, add_int8_args, add_source_arg, add_weights_arg
 
 
-def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
-    p = sub.add_parser(name, help="evaluate a checkpoint",
+def add_parser(sub: argparse._SubParsersAction, name: str, help: str) -> None:
+    p = sub.add_parser(name, help=help,
                        description="Evaluate a checkpoint; the model and the data splits are "
                                    "rebuilt from the checkpoint alone.")
     add_source_arg(p)

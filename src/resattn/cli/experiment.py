@@ -24,8 +24,8 @@ from .common import add_device_arg
 MAX_SEEDS = 1000  # seeds per run of a suite: far beyond any table, and a listing that fits
 
 
-def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
-    p = sub.add_parser(name, help="run an ablation suite of the paper",
+def add_parser(sub: argparse._SubParsersAction, name: str, help: str) -> None:
+    p = sub.add_parser(name, help=help,
                        description="Run a suite of training runs and write results.md (our "
                                    "numbers next to the paper's) and a bar chart.")
     p.add_argument("suite", help=f"shipped: {', '.join(suite_names())}; or a .toml file")

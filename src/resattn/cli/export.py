@@ -10,8 +10,8 @@ from ..api.exporting import DEFAULT_OPSET, FORMATS, OPSETS, export
 from .common import add_int8_args, add_source_arg, add_weights_arg
 
 
-def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
-    p = sub.add_parser(name, help="export to ONNX, TorchScript or safetensors",
+def add_parser(sub: argparse._SubParsersAction, name: str, help: str) -> None:
+    p = sub.add_parser(name, help=help,
                        description="ONNX / TorchScript: the fast inference model (BN folded, "
                                    "fp32) with a dynamic batch size. Input: float (N, 3, S, S) "
                                    "RGB, (x / 255 - mean) / std; output: logits (N, classes). The "

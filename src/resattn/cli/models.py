@@ -10,8 +10,8 @@ from ..models import get_spec, list_models
 from ..models.stats import model_stats
 
 
-def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
-    p = sub.add_parser(name, help="list the registered models",
+def add_parser(sub: argparse._SubParsersAction, name: str, help: str) -> None:
+    p = sub.add_parser(name, help=help,
                        description="List the registered models: parameters (with the default "
                                    "number of classes), forward FLOPs (multiply-accumulates, as "
                                    "the paper counts them) at the default input size, and the "

@@ -7,8 +7,8 @@ import argparse
 from ..api.curves import AXES, plot
 
 
-def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
-    p = sub.add_parser(name, help="training curves of a run as a PNG",
+def add_parser(sub: argparse._SubParsersAction, name: str, help: str) -> None:
+    p = sub.add_parser(name, help=help,
                        description="Plot the loss (per logged step and per epoch), train vs "
                                    "val accuracy (EMA and test where logged) and the learning "
                                    "rate of a run (its metrics.jsonl and steps.jsonl) into a "

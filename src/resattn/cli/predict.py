@@ -22,8 +22,8 @@ from .common import (
 )
 
 
-def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
-    p = sub.add_parser(name, help="classify images with a checkpoint",
+def add_parser(sub: argparse._SubParsersAction, name: str, help: str) -> None:
+    p = sub.add_parser(name, help=help,
                        description="Classify images (PNG, JPEG, BMP, WebP, TIFF; any size and "
                                    "mode) with a trained checkpoint. Folders are searched "
                                    "recursively. Exit code 1 if any file could not be read.")

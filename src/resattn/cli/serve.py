@@ -10,8 +10,8 @@ from ..errors import UserError
 from .common import DEFAULT_MODEL, add_device_arg
 
 
-def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
-    p = sub.add_parser(name, help="explore predictions and attention masks in the browser",
+def add_parser(sub: argparse._SubParsersAction, name: str, help: str) -> None:
+    p = sub.add_parser(name, help=help,
                        description="Start a local web page: drop an image (or pick a CIFAR-10 "
                                    "test image), see the top-5 and every attention module's "
                                    "soft mask, step through modules and channels; several "

@@ -10,8 +10,8 @@ from ..engine.trainer import Interrupted
 from .options import add_config_options, overrides
 
 
-def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
-    p = sub.add_parser(name, help="train a model",
+def add_parser(sub: argparse._SubParsersAction, name: str, help: str) -> None:
+    p = sub.add_parser(name, help=help,
                        description="Train a Residual Attention Network. Values come from the "
                                    "defaults, then --recipe,\nthen --config, then these flags; "
                                    "each flag's help shows its default and what the\nrecipes "

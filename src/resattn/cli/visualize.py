@@ -15,8 +15,8 @@ from .common import add_device_arg, add_source_arg, add_weights_arg, one_line
 from .predict import expand
 
 
-def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
-    p = sub.add_parser(name, help="attention-mask pictures",
+def add_parser(sub: argparse._SubParsersAction, name: str, help: str) -> None:
+    p = sub.add_parser(name, help=help,
                        description="For each image, a PNG with the input (and the original "
                                    "when the model saw a resized crop), the soft mask of every "
                                    "attention module (mean over channels, or chosen channels) "

@@ -25,7 +25,7 @@ def main() -> int:
     args = ap.parse_args()
     import torch
 
-    from resattn.engine.provenance import device_name
+    from resattn.provenance import device_name
     from resattn.runtime import cpu_has_native_bf16
 
     native = cpu_has_native_bf16()

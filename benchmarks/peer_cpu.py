@@ -31,8 +31,8 @@ import torch.nn.functional as F
 
 from resattn.engine.loop import autocast
 from resattn.engine.optim import build_optimizer
-from resattn.engine.provenance import cpu_model_and_flags
 from resattn.models import create_model, inference_model, quantize_int8
+from resattn.provenance import cpu_model_and_flags
 from resattn.runtime import cpu_has_native_bf16, resolve_amp
 
 TRAIN_BATCH, INFER_BATCH = 64, 256

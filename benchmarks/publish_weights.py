@@ -20,7 +20,7 @@ import torch
 import resattn
 from resattn.api.sharing import save_pretrained
 from resattn.engine.checkpoint import load_checkpoint
-from resattn.engine.provenance import device_name
+from resattn.provenance import device_name
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "src" / "resattn" / "weights"
 

@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from resattn.api.explain import Explainer
-from resattn.engine.provenance import device_name
+from resattn.provenance import device_name
 from resattn.serve import MEAN, module_pictures, selected_picture
 
 

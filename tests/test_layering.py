@@ -48,8 +48,11 @@ FORBIDDEN = {
     "api": {"cli"},
     "serve": {"cli"},
     "experiment": {"cli"},
+    # the command line parses, calls the API (or the experiment runner) and prints
+    "cli": {"engine", "data", "models"},
     "config": {"api", "cli", "engine"},
     "runtime": {"api", "cli", "engine"},
+    "provenance": {"api", "cli", "engine", "models", "data", "viz", "serve", "experiment"},
     # the bottom layer: everything writes files through it
     "files": {"api", "cli", "engine", "models", "data", "weights", "viz", "serve",
               "experiment", "config", "runtime"},

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 
@@ -21,3 +22,13 @@ class InvalidOption(UserError, ValueError):
 
     def as_flag(self) -> str:
         return f"--{self.key.replace('_', '-')} {self.value!r} is not valid; {self.rule}"
+
+
+class Interrupted(Exception):
+    """Training stopped on Ctrl-C (or SIGTERM) after saving `checkpoint`; `--resume` continues
+    it exactly. Not a mistake: the CLI prints it and exits 130."""
+
+    def __init__(self, checkpoint: Path):
+        super().__init__(f"interrupted; checkpoint saved to {checkpoint}; continue with "
+                         f"--resume {checkpoint.parent}")
+        self.checkpoint = checkpoint

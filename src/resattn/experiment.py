@@ -208,3 +208,77 @@ def results_markdown(suite: Suite, rows: list[dict[str, Any]], header: dict[str,
               "chosen on validation); val error is on images held out of the training set; "
               "train error is on the augmented batches of the last epoch."]
     return "\n".join(lines) + "\n"
+
+
+MAX_SEEDS = 1000  # seeds per run of a suite: far beyond any table, and a listing that fits
+
+
+def suite_plan(suite: str, out: str | Path = "runs/experiments", recipe: str = "fast",
+               budget: str | None = None, seeds: int = 1,
+               overrides: dict[str, Any] | None = None,
+               only: list[str] | None = None) -> tuple[Suite, list[PlannedRun]]:
+    """The suite (a shipped name or a .toml file) and its runs x seeds, each with its run
+    directory under `out` and its status (`PlannedRun.status()`): what `run_suite` would do.
+    `budget` "seconds:N" or "epochs:N" scales every run; `overrides` sets any configuration
+    key of every run; `only` keeps the named runs."""
+    if not 1 <= seeds <= MAX_SEEDS:
+        raise UserError(f"--seeds {seeds} is not valid; it must be in [1, {MAX_SEEDS}]")
+    loaded = load_suite(suite)
+    if only:
+        unknown = sorted(set(only) - {r["name"] for r in loaded.runs})
+        if unknown:
+            raise UserError(f"--only: suite {loaded.name} has no run {unknown[0]!r}; its runs: "
+                            f"{', '.join(r['name'] for r in loaded.runs)}")
+        loaded.runs = [r for r in loaded.runs if r["name"] in only]
+    return loaded, plan(loaded, Path(out), recipe, parse_budget(budget), seeds,
+                        dict(overrides or {}))
+
+
+def run_suite(suite: str, out: str | Path = "runs/experiments", recipe: str = "fast",
+              budget: str | None = None, seeds: int = 1,
+              overrides: dict[str, Any] | None = None, only: list[str] | None = None,
+              progress: bool = True) -> Path:
+    """Train every run of the suite that is not done (a partial one resumes, bit-exactly), then
+    write results.md (our numbers beside the paper's), results.json and chart.png into
+    OUT/SUITE; returns that folder. Ctrl-C raises `resattn.errors.Interrupted`: the same call
+    continues the suite. Arguments as `suite_plan`."""
+    import time
+
+    from .api import train_config
+    from .engine.checkpoint import load_checkpoint
+    from .files import write_text
+    from .provenance import environment
+    from .runtime import resolve_device
+    from .viz import save_figure, suite_chart
+
+    loaded, planned = suite_plan(suite, out, recipe, budget, seeds, overrides, only)
+    start = time.time()
+    for i, p in enumerate(planned, 1):
+        status = p.status()
+        print(f"[{i}/{len(planned)}] {p.suite_run} seed {p.seed}: {status} ({p.run_dir})",
+              flush=True)
+        if status != "done":
+            resume = load_checkpoint(p.run_dir / "last.pt") if status == "partial" else None
+            train_config(p.cfg, p.run_dir, resume, progress=progress)
+    rows = aggregate(loaded, planned)
+    trained = sum(r.get("train_time_s", 0) * r["seeds"] for r in rows)
+    env = environment(resolve_device(planned[0].cfg.device))
+    header = {"recipe": recipe, "budget per run": budget or "the recipe's own",
+              "seeds": str(seeds), "hardware": env["device_name"],  # CPU names carry threads
+              "software": f"resattn {env['resattn']}, torch {env['torch']}, "
+                          f"Python {env['python']}",
+              "date": time.strftime("%Y-%m-%d"),
+              "training time of all runs": f"{trained / 60:.1f} min",
+              "wall time of this invocation": f"{(time.time() - start) / 60:.1f} min"}
+    if overrides:
+        header["overrides"] = ", ".join(f"{k}={v}" for k, v in sorted(overrides.items())
+                                        if k != "data_dir")
+    target = Path(out) / loaded.name
+    target.mkdir(parents=True, exist_ok=True)
+    write_text(target / "results.md", results_markdown(loaded, rows, header))
+    write_text(target / "results.json", json.dumps(
+        {"suite": loaded.name, "header": header, "rows": rows,
+         "runs": {f"{p.suite_run}/seed{p.seed}": str(p.run_dir) for p in planned}},
+        indent=2) + "\n")
+    save_figure(suite_chart(rows, f"{loaded.name}: {loaded.source}"), target / "chart.png")
+    return target

@@ -5,11 +5,11 @@ import pytest
 import torch
 from conftest import assert_user_error, cli
 
+from resattn.api.catalog import model_rows
 from resattn.cli import main
-from resattn.cli.models import model_rows
-from resattn.engine.provenance import cpu_model_and_flags
 from resattn.models import list_models
 from resattn.models.stats import live_stats, model_stats
+from resattn.provenance import cpu_model_and_flags
 from resattn.runtime import cpu_has_native_bf16
 
 

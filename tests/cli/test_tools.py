@@ -21,8 +21,8 @@ from synthetic_data import held_out_images
 import resattn
 from resattn.cli import main
 from resattn.data import load_cifar
-from resattn.engine.provenance import cpu_model_and_flags
 from resattn.models.stats import model_stats
+from resattn.provenance import cpu_model_and_flags
 from resattn.runtime import cpu_has_native_bf16
 
 
@@ -216,16 +216,17 @@ def test_bench_runs_and_reports(capsys):
 def test_a_bench_worker_that_dies_is_a_failed_row_not_a_hang(target, error):
     import workers
 
-    from resattn.cli.bench import run_isolated
+    from resattn.api.benchmark import run_isolated
 
     row = run_isolated({"mode": "train"}, target=getattr(workers, target))
     assert row == {"mode": "train", "error": error}
 
 
 def test_bench_with_every_row_failed_exits_non_zero(monkeypatch, capsys):
-    from resattn.cli import bench
+    from resattn.api import benchmark
 
-    monkeypatch.setattr(bench, "run_isolated", lambda kwargs: {**kwargs, "error": "MemoryError"})
+    monkeypatch.setattr(benchmark, "run_isolated",
+                        lambda kwargs: {**kwargs, "error": "MemoryError"})
     proc = cli("bench", "attention_test", "--variants", "fp32", "--modes", "train", "--device",
                "cpu")
     assert_user_error(proc, "every measurement failed (see above); try a smaller batch")

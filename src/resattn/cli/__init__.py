@@ -60,7 +60,7 @@ def version_report() -> str:
     import torch
 
     from .. import __version__
-    from ..engine.provenance import device_name
+    from ..provenance import device_name
     from ..runtime import resolve_amp
 
     lines = [f"resattn {__version__} (torch {torch.__version__}, "

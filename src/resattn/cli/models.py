@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..api.catalog import model_rows, weight_rows
 from ..errors import UserError
-from ..models import get_spec, list_models
-from ..models.stats import model_stats
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str, help: str) -> None:
@@ -28,18 +27,6 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help: str) -> None:
     p.set_defaults(command=name)
 
 
-def model_rows(num_classes: int | None = None, recount: bool = False) -> list[dict]:
-    rows = []
-    for name in list_models():
-        spec = get_spec(name)
-        stats = model_stats(name, num_classes, recount=recount)
-        rows.append({"name": name, "params": stats["params"], "flops": stats["flops"],
-                     "input_size": spec.input_size, "num_classes": stats["num_classes"],
-                     "pretrained": list_models(f"{name}.*", pretrained=True),
-                     "description": spec.description})
-    return rows
-
-
 def format_rows(rows: list[dict], markdown: bool) -> str:
     head = ("model", "params", "FLOPs", "input", "classes", "weights", "description")
     body = [(r["name"], f"{r['params'] / 1e6:.2f}M", f"{r['flops'] / 1e9:.3f}G",
@@ -52,22 +39,6 @@ def format_rows(rows: list[dict], markdown: bool) -> str:
     widths = [max(len(x[i]) for x in [head, *body]) for i in range(len(head))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip()
                      for line in [head, *body])
-
-
-def weight_rows() -> list[dict]:
-    from ..engine.logger import format_duration
-    from ..weights import get_weights, list_weights
-
-    rows = []
-    for tag in list_weights():
-        e = get_weights(tag)
-        rows.append({"tag": tag, "model": e["model"], "dataset": e["dataset"],
-                     "top1": e["metrics"]["top1"], "top1_tta": e["metrics"]["top1_tta"],
-                     "test_images": e["metrics"]["test_images"], "dtype": e["dtype"],
-                     "trained": f"{format_duration(e['training']['train_time_s'])} on "
-                                f"{e['training']['hardware'].split(' (')[0]}, "
-                                f"{e['training']['date']}", "sha256": e["sha256"]})
-    return rows
 
 
 def format_weights(rows: list[dict]) -> str:

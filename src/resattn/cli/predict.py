@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..api.images import IMAGE_EXTENSIONS, ImageReadError, image_files, load_rgb
 from ..api.inference import Predictor
-from ..data.images import IMAGE_EXTENSIONS, ImageReadError, load_rgb
 from ..errors import UserError
 from .common import (
     DEFAULT_MODEL,
@@ -44,20 +44,6 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help: str) -> None:
     p.set_defaults(command=name)
 
 
-def expand(paths: list[str]) -> list[Path]:
-    files = []
-    for raw in paths:
-        if not raw.strip():  # Path("") is the current folder, which is not what was meant
-            raise UserError("an empty path was given; name image files or folders")
-        path = Path(raw).expanduser()
-        if path.is_dir():
-            files += sorted(p for p in path.rglob("*")
-                            if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-        else:
-            files.append(path)  # a missing or odd file is reported when it is read
-    return files
-
-
 def model_and_paths(first: str, paths: list[str]) -> tuple[str, list[str]]:
     """MODEL IMAGE...; or an image alone, for the default published weights (said on stderr)."""
     if paths:
@@ -81,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
                           calibration_images=args.calibration_images, data_dir=args.data_dir)
     classes = predictor.classes
     k = min(args.topk, len(classes))
-    files = expand(args.paths)
+    files = image_files(args.paths)
     if not files:
         raise UserError("no image files found in the given paths")
     results: list[dict[str, Any]] = []

@@ -6,7 +6,7 @@ import argparse
 
 from ..api.training import train
 from ..config import recipe_names
-from ..engine.trainer import Interrupted
+from ..errors import Interrupted
 from .options import add_config_options, overrides
 
 

@@ -8,11 +8,10 @@ import sys
 from pathlib import Path
 
 from ..api.explain import Explainer
-from ..data.images import ImageReadError, load_rgb
+from ..api.images import ImageReadError, image_files, load_rgb
 from ..errors import UserError
 from ..viz.masks import SCALES
 from .common import add_device_arg, add_source_arg, add_weights_arg, one_line
-from .predict import expand
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str, help: str) -> None:
@@ -68,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; give a folder for the PNG files")
     explainer = Explainer(args.checkpoint, device=args.device, topk=1, weights=args.weights)
-    files = expand(args.paths)
+    files = image_files(args.paths)
     if not files:
         raise UserError("no image files found in the given paths")
     names = output_names(files)

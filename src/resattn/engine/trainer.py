@@ -18,7 +18,8 @@ from torch import nn
 
 from ..config import Config, to_dict
 from ..data.loader import derive_seed
-from ..errors import InvalidOption, UserError
+from ..errors import Interrupted, InvalidOption, UserError
+from ..provenance import environment
 from .checkpoint import rng_state, save_checkpoint, set_rng_state
 from .distributed import DistInfo, all_reduce, gather_objects, sync_buffers, weights_in_sync
 from .ema import ModelEMA
@@ -35,7 +36,6 @@ from .loop import (
     train_one_epoch,
 )
 from .optim import Schedule, build_optimizer
-from .provenance import environment
 from .stop_hook import StepSignal
 
 
@@ -100,13 +100,6 @@ def graceful_interrupts(state: StepState, logger: RunLogger):
     finally:
         for s, h in old.items():
             signal.signal(s, h)
-
-
-class Interrupted(Exception):
-    def __init__(self, checkpoint: Path):
-        super().__init__(f"interrupted; checkpoint saved to {checkpoint}; continue with "
-                         f"--resume {checkpoint.parent}")
-        self.checkpoint = checkpoint
 
 
 class Diverged(UserError):

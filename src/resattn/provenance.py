@@ -40,7 +40,7 @@ def device_name(device: torch.device) -> str:
 
 
 def environment(device: torch.device) -> dict[str, Any]:
-    from .. import __version__
+    from . import __version__
 
     env = {"resattn": __version__, "torch": torch.__version__,
            "python": platform.python_version(), "device_name": device_name(device),

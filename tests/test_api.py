@@ -254,3 +254,41 @@ def test_plot_draws_the_curves_of_a_run_as_the_command_does(small_run, tmp_path)
     assert not (tmp_path / "x.png").exists()
     with pytest.raises(UserError, match="not found; pass a run directory"):
         resattn.plot(tmp_path)
+
+
+def test_one_collective_per_step_under_torchrun_with_a_budget(synthetic_cifar10, tmp_path,
+                                                               monkeypatch):
+    """With a time budget under torchrun, a step's learning rate, batch side and stop read one
+    clock, agreed in the step's one all-reduce (the slowest rank's time): here a fake second
+    rank 45 s into a 60 s budget sets the schedule, and at 61 s stops every rank."""
+    from resattn.engine import trainer as trainer_module
+    from resattn.engine.distributed import DistInfo
+
+    cfg = Config(model="attention_test", data_dir=str(synthetic_cifar10), train_subset=32,
+                 val_size=100, test_subset=100, batch_size=16, time_budget=60.0,
+                 low_res_scale=0.5, low_res_until=0.7, schedule="cosine", epochs=100)
+    data = resattn.api.load_data(cfg, torch.device("cpu"), progress=False)
+    model = resattn.create_model("attention_test", num_classes=10)
+    trainer = trainer_module.Trainer(cfg, model, data, torch.device("cpu"), "off", tmp_path,
+                                     None, {})
+    trainer.dist = DistInfo(rank=0, world_size=2)
+    calls, other_rank = [], [45.0]
+
+    def fake_all_reduce(tensor, op="sum"):
+        calls.append(op)
+        if tensor.numel() == 3:  # [stop requested, steps done, seconds]
+            tensor[2] = max(float(tensor[2]), other_rank[0])
+        return tensor
+
+    monkeypatch.setattr(trainer_module, "all_reduce", fake_all_reduce)
+    step = 1
+    lr, side = trainer.lr_at(step), trainer.scale_at(step)
+    assert not trainer.should_stop(steps_left=10_000, first_step=0)
+    assert calls == ["max"]  # one collective for the whole step
+    assert trainer.clock == 45.0
+    assert trainer.scale_at(step + 1) == 1.0  # 75% of the budget: past low_res_until
+    assert trainer.lr_at(step + 1) == pytest.approx(trainer.base_lr *
+                                                    trainer.schedule(45.0 / 60.0))
+    assert (lr, side) != (trainer.lr_at(step + 1), trainer.scale_at(step + 1))
+    other_rank[0] = 61.0
+    assert trainer.should_stop(steps_left=10_000, first_step=0) and len(calls) == 2

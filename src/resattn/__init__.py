@@ -8,6 +8,7 @@ Each name is imported on first use: `import resattn` (and `resattn --help`) stay
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -29,9 +30,12 @@ if TYPE_CHECKING:  # what type checkers and editors see
 def __getattr__(name: str) -> Any:
     if name in _HOMES:
         value = getattr(importlib.import_module(_HOMES[name], __name__), name)
-        globals()[name] = value  # once: later look-ups do not come back here
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    elif importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        value = importlib.import_module(f".{name}", __name__)  # resattn.api, resattn.engine, ...
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value  # once: later look-ups do not come back here
+    return value
 
 
 def __dir__() -> list[str]:

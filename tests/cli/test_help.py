@@ -68,8 +68,14 @@ def test_help_and_import_load_no_torch():
                           check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "['resattn.cli', 'resattn.errors']"
-    # and the API still answers to its names, loading them then
+    # and the API still answers to its names and subpackages, loading them then
     assert resattn.train is resattn.api.train and "plot" in dir(resattn)
+    fresh = subprocess.run([sys.executable, "-c", "import resattn; print(resattn.api.Predictor"
+                            ".__name__, resattn.engine.Trainer.__name__)"],
+                           capture_output=True, text=True, check=False)
+    assert fresh.stdout.split() == ["Predictor", "Trainer"], fresh.stderr
+    with pytest.raises(AttributeError, match="has no attribute 'nothing'"):
+        resattn.nothing  # noqa: B018
 
 
 def test_every_command_has_one_line_of_help_in_both_parsers():

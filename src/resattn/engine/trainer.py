@@ -145,6 +145,7 @@ class Trainer:
         self.step_signal = StepSignal()  # the tests' RESATTN_SIGNAL_AT_STEP
         self.elapsed_before = 0.0  # training seconds of earlier sessions (resume)
         self.off_clock = 0.0  # seconds of evaluation that is not training time
+        self.clock = 0.0  # training seconds (all ranks' maximum) as of the last step
         self.last_val: dict[str, dict] = {}  # the latest validation, per weights (raw, ema)
         self.last_probs: dict[str, tuple] = {}  # its log-probabilities, kept for flip TTA
         self.bar: Any = None  # the epoch's progress bar
@@ -209,10 +210,11 @@ class Trainer:
         return local
 
     def progress(self, step: int) -> float:
-        """Where training stands in [0, 1]: steps done, or the budget's time spent if more."""
+        """Where training stands in [0, 1]: steps done, or the budget's time spent if more
+        (by `clock`, the training time read once per step: no communication here)."""
         progress = step / self.plan.total_steps
         if self.cfg.time_budget:
-            progress = max(progress, self.elapsed() / self.cfg.time_budget)
+            progress = max(progress, self.clock / self.cfg.time_budget)
         return progress
 
     def lr_at(self, step: int) -> float:
@@ -233,16 +235,21 @@ class Trainer:
         return self.state.step >= self.plan.total_steps or self.out_of_time()
 
     def should_stop(self, steps_left: int, first_step: int) -> bool:
-        """Asked after every step: stop for a Ctrl-C (on any rank), the plan or the budget."""
+        """Asked after every step: stop for a Ctrl-C (on any rank), the plan or the budget.
+        Under torchrun this is the step's one collective: it also agrees on the training time
+        (the slowest rank's), which the next step's learning rate and batch size read."""
         self.step_signal.after_step()
         state = self.state
-        local = [float(state.stop_requested),
-                 float(state.step - first_step >= steps_left or self.out_of_time())]
+        local = [float(state.stop_requested), float(state.step - first_step >= steps_left),
+                 self.local_elapsed()]
         if self.dist.enabled:
-            local = all_reduce(torch.tensor(local, device=self.device), "max").tolist()
+            local = all_reduce(torch.tensor(local, dtype=torch.float64, device=self.device),
+                               "max").tolist()
+        self.clock = local[2]
         if local[0]:
             state.stop_requested = True  # a Ctrl-C on any rank stops every rank here
-        return bool(local[0] or local[1])
+        budget = self.cfg.time_budget
+        return bool(local[0] or local[1] or (budget and self.clock >= budget))
 
     # --- checkpoints ------------------------------------------------------------------------
     def checkpoint(self, train_time: float) -> dict[str, Any]:
@@ -273,6 +280,7 @@ class Trainer:
         data, cfg, state = self.data, self.cfg, self.state
         data.train.set_epoch(epoch)
         state.batch = self.batch
+        self.clock = self.elapsed()  # then read once per step, in should_stop
         remaining, first = self.plan.total_steps - state.step, state.step
         bar = self.logger.bar(len(data.train), self.batch, f"epoch {epoch + 1}/{self.plan.epochs}")
         self.bar = bar

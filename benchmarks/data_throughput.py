@@ -19,7 +19,7 @@ from resattn.data import AugmentConfig, DataConfig, build_data
 
 def data_rate(args, augment: AugmentConfig) -> float:
     cfg = DataConfig(data_dir=args.data_dir, val_size=0, augment=augment)
-    bundle = build_data(cfg, args.batch_size, args.device, seed=0)
+    bundle = build_data(cfg, batch_size=args.batch_size, device=args.device, seed=0)
     loader = bundle.train
     for _ in loader:  # warm-up epoch
         pass

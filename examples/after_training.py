@@ -28,13 +28,13 @@ def main() -> int:
 
     import resattn
     from resattn.api import Explainer
-    from resattn.data import load_cifar
+    from resattn.data import load_cifar_splits
 
     print(resattn.plot(run), flush=True)
     model = resattn.load_model(run)  # raw or EMA weights, as validation chose
     config = model.pretrained_cfg["config"]
     explainer = Explainer(model, topk=1)
-    _, test = load_cifar(config["dataset"], config["data_dir"], progress=False)
+    (test,) = load_cifar_splits(config["dataset"], ("test",), config["data_dir"], progress=False)
     for i in range(4):
         image = Image.fromarray(test.images[i].permute(1, 2, 0).numpy())
         truth = test.classes[int(test.labels[i])]

@@ -292,3 +292,42 @@ def test_one_collective_per_step_under_torchrun_with_a_budget(synthetic_cifar10,
     assert (lr, side) != (trainer.lr_at(step + 1), trainer.scale_at(step + 1))
     other_rank[0] = 61.0
     assert trainer.should_stop(steps_left=10_000, first_step=0) and len(calls) == 2
+
+
+def test_evaluate_reads_only_the_split_it_evaluates(small_run, synthetic_cifar10, monkeypatch):
+    """The test split is one CIFAR file of six: evaluate reads that one, builds no training
+    loader and summarises no training images (the checkpoint's mean and std are used); the
+    validation split reads the training files it was held out of. Same numbers as before."""
+    from resattn.data import build, cifar
+
+    read, summarised = [], []
+    real_read, real_stats = cifar.read_records, build.image_stats
+    monkeypatch.setattr(cifar, "read_records",
+                        lambda path, *a, **k: read.append(path.name) or real_read(path, *a, **k))
+    monkeypatch.setattr(build, "image_stats",
+                        lambda *a, **k: summarised.append(1) or real_stats(*a, **k))
+    summary = json.loads((small_run / "summary.json").read_text())
+    test = resattn.evaluate(small_run, "test", weights=summary["eval_weights"])
+    assert read == ["test_batch.bin"] and not summarised
+    assert test["top1"] == summary["test_acc"]
+    read.clear()
+    val = resattn.evaluate(small_run, "val", weights=summary["eval_weights"])
+    assert "test_batch.bin" not in read and len(read) == 5 and not summarised
+    assert val["top1"] == summary["val_acc"]
+
+
+def test_build_data_builds_only_the_asked_splits(synthetic_cifar10):
+    from resattn.data import DataConfig, build_data
+
+    cfg = DataConfig(data_dir=str(synthetic_cifar10), val_size=100)
+    full = build_data(cfg, batch_size=50, device="cpu", progress=False)
+    only = build_data(cfg, batch_size=50, device="cpu", progress=False, splits=("test",),
+                      stats=(full.mean, full.std))
+    assert only.train is None and only.val is None and only.test is not None
+    assert only.info["test_size"] == full.info["test_size"] and only.classes == full.classes
+    for (a, la), (b, lb) in zip(full.test, only.test):
+        assert torch.equal(a, b) and torch.equal(la, lb)
+    alone = build_data(cfg, batch_size=50, device="cpu", progress=False, splits=("test",))
+    assert torch.equal(alone.mean, full.mean)  # no statistics given: the training images'
+    with pytest.raises(InvalidOption, match="choose from train, val, test"):
+        build_data(cfg, batch_size=50, device="cpu", progress=False, splits=("holdout",))

@@ -22,11 +22,12 @@ SHOWN = 224  # pixels of each picture on the page
 
 def cifar_examples(data_dir: str | None, per_class: int = 5) -> dict[str, np.ndarray]:
     """{"cat #0": (32, 32, 3) uint8} of the CIFAR-10 test set, when it is at hand."""
-    from .data import load_cifar
+    from .data import load_cifar_splits
     from .errors import UserError
 
-    try:
-        _, test = load_cifar("cifar10", data_dir, download_ok=False, progress=False)
+    try:  # the test file alone: one of six
+        (test,) = load_cifar_splits("cifar10", ("test",), data_dir, download_ok=False,
+                                    progress=False)
     except UserError:
         return {}
     picks: dict[str, np.ndarray] = {}

@@ -219,4 +219,4 @@ def test_build_folder_end_to_end(tmp_path, caplog):
 
 def test_folder_needs_data_dir():
     with pytest.raises(InvalidOption, match="data_dir=None is not valid; the folder dataset"):
-        build_data(DataConfig(dataset="folder"), 8, "cpu")
+        build_data(DataConfig(dataset="folder"), batch_size=8, device="cpu")

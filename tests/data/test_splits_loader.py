@@ -71,8 +71,8 @@ def test_subset_streams_are_independent_of_the_seed(synthetic_cifar10):
     seed keeps them, and no training image is a validation image."""
     cfg = DataConfig(data_dir=str(synthetic_cifar10), val_size=100, train_subset=300,
                      test_subset=50)
-    a = build_data(cfg, 128, "cpu", seed=0)
-    b = build_data(cfg, 128, "cpu", seed=1)
+    a = build_data(cfg, batch_size=128, device="cpu", seed=0)
+    b = build_data(cfg, batch_size=128, device="cpu", seed=1)
     assert torch.equal(a.train.data.index, b.train.data.index)
     assert torch.equal(a.test.data.index, b.test.data.index)
     held = set(a.val.data.index.tolist())
@@ -80,7 +80,8 @@ def test_subset_streams_are_independent_of_the_seed(synthetic_cifar10):
 
 
 def test_val_size_zero_trains_on_everything(synthetic_cifar10):
-    bundle = build_data(DataConfig(data_dir=str(synthetic_cifar10), val_size=0), 256, "cpu")
+    bundle = build_data(DataConfig(data_dir=str(synthetic_cifar10), val_size=0), batch_size=256,
+                        device="cpu")
     assert bundle.val is None and bundle.info["train_size"] == 1000
 
 
@@ -199,7 +200,7 @@ def test_bad_augment_config(field, value):
 def test_label_noise_and_subset_through_build(synthetic_cifar10):
     cfg = DataConfig(data_dir=str(synthetic_cifar10), val_size=100, train_subset=500,
                      label_noise=0.3)
-    bundle = build_data(cfg, 64, "cpu", seed=0)
+    bundle = build_data(cfg, batch_size=64, device="cpu", seed=0)
     assert bundle.info["train_size"] == 500 and bundle.info["noisy_labels"] == 150
     assert torch.bincount(bundle.val.data.labels).tolist() == [10] * 10  # stratified
     # the noise is in the training labels, and only there

@@ -12,6 +12,7 @@ from torch import nn
 
 from ..config import Config, from_dict
 from ..data import AugmentConfig, DataBundle, DataConfig, build_data
+from ..data.build import Loading
 from ..engine.checkpoint import load_checkpoint
 from ..errors import InvalidOption, UserError
 from ..models import ResidualAttentionNet, count_flops, count_params, create_model, get_spec
@@ -70,14 +71,17 @@ def data_config(cfg: Config) -> DataConfig:
 
 
 def load_data(cfg: Config, device: torch.device, rank: int = 0, world_size: int = 1,
-              batch_size: int | None = None, progress: bool = True) -> DataBundle:
+              batch_size: int | None = None, progress: bool = True,
+              **only: Any) -> DataBundle:
     """The run's train / val / test loaders. The validation split and subsets are drawn with
     `split_seed`, independent of the training seed: every seed of a suite validates on the same
-    images; augmentation and data order follow `seed`."""
-    return build_data(data_config(cfg), batch_size or cfg.batch_size, device, seed=cfg.seed,
-                      split_seed=cfg.split_seed, input_size=input_size_for(cfg),
-                      eval_batch_size=cfg.eval_batch_size, workers=cfg.workers, rank=rank,
-                      world_size=world_size, progress=progress)
+    images; augmentation and data order follow `seed`. `only`: `splits` (the loaders to build)
+    and `stats` (a checkpoint's mean and std), to read no more than an evaluation uses."""
+    return build_data(data_config(cfg), Loading(
+        batch_size=batch_size or cfg.batch_size, device=device, seed=cfg.seed,
+        split_seed=cfg.split_seed, input_size=input_size_for(cfg),
+        eval_batch_size=cfg.eval_batch_size, workers=cfg.workers, rank=rank,
+        world_size=world_size, progress=progress), **only)
 
 
 WEIGHTS = ("auto", "raw", "ema")

@@ -55,13 +55,15 @@ def int8_model(model: nn.Module, cfg: Config, ckpt: dict, images: int = CALIBRAT
                             f"{MIN_CALIBRATION} images (default {CALIBRATION_IMAGES})")
     if data is None:
         try:
-            data = load_data(cfg, torch.device("cpu"), progress=False)
+            data = load_data(cfg, torch.device("cpu"), progress=False, splits=("train",),
+                             stats=(ckpt["mean"], ckpt["std"]))
         except UserError as exc:
             raise UserError(f"int8 calibrates on the training images of {cfg.dataset}, which "
                             f"could not be loaded ({exc}); give the data folder (--data-dir)"
                             ) from None
     g = torch.Generator().manual_seed(seed)
     train = data.train
+    assert train is not None  # loaded above, or by the caller with the training split
     if hasattr(train, "data"):  # CIFAR: the split is one uint8 tensor
         index = torch.randperm(len(train.data), generator=g)[:images]
         batch = train.data.images[index]
@@ -105,7 +107,11 @@ def evaluate(model_or_path: nn.Module | str | Path, split: str = "test", *,
     cfg.test_subset = test_subset
     device_ = resolve_device(device)
     amp_ = resolve_amp(amp, device_)
-    data = load_data(cfg, device_, progress=progress)
+    # only the split evaluated (and the training images int8 calibrates on), normalised with
+    # the checkpoint's own statistics: nothing else is read, moved or summarised
+    data = load_data(cfg, device_, progress=progress,
+                     splits=(split, "train") if int8 else (split,),
+                     stats=(ckpt["mean"], ckpt["std"]))
     loader = data.test if split == "test" else data.val
     if loader is None:
         raise UserError(f"this run has no {split} split (it was trained with val_size 0); "

@@ -96,6 +96,7 @@ def train_config(cfg: Config, run_dir: Path | None = None, resume: dict | None =
                      progress=progress and dist_info.is_main)
     if dist_info.enabled and dist_info.is_main:
         barrier()
+    assert data.train is not None  # every split was built
     make_plan(cfg, len(data.train))  # too few images for one batch: fail before the run dir
     model = build_model(cfg, data.num_classes)  # after seeding: the same seed, the same weights
     started_from = init_model(model, cfg, load=resume is None) if cfg.init else None

@@ -9,8 +9,7 @@ from typing import Any
 import torch
 
 from ..errors import InvalidOption
-from .cifar import SOURCES, load_cifar
-from .dataset import ImageSet
+from .cifar import SOURCES, load_cifar_splits
 from .folder import FolderDataset, FolderLoader, FolderSplit, scan_folder
 from .images import CROP_PCT
 from .loader import AugmentConfig, BatchTransform, DeviceLoader, derive_seed, image_stats
@@ -46,7 +45,7 @@ class DataConfig:
 
 @dataclass
 class DataBundle:
-    train: DeviceLoader | FolderLoader
+    train: DeviceLoader | FolderLoader | None  # None: not built (Loading.splits)
     val: DeviceLoader | FolderLoader | None
     test: DeviceLoader | FolderLoader | None
     classes: list[str]
@@ -94,60 +93,117 @@ def _split(train, cfg: DataConfig, split_seed: int, has_val: bool):
     return train, val, noisy
 
 
-def build_data(cfg: DataConfig, batch_size: int, device: torch.device | str, seed: int = 0,
-               split_seed: int = 0, input_size: int = 32, eval_batch_size: int | None = None,
-               workers: int = 0, rank: int = 0, world_size: int = 1,
-               progress: bool = True) -> DataBundle:
-    """Train / val / test loaders. `seed`: augmentation and data order; `split_seed`: which
-    images are held out for validation, subsetted or relabelled. `workers`: decoding processes
-    for image folders (0 = in this process)."""
-    device = torch.device(device)
-    eval_bs = eval_batch_size or batch_size
-    shard = {"rank": rank, "world_size": world_size}
-    test: FolderSplit | ImageSet | None
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class Loading:
+    """How `build_data` loads: batch sizes, device, seeds (`seed`: augmentation and order;
+    `split_seed`: which images are held out, subsetted or relabelled), image side, decoding
+    workers for image folders (0 = in this process), this process's shard, and what to skip:
+    only the loaders in `splits` are built, and given `stats` (a checkpoint's mean and std)
+    the training images are not summarised. Evaluating the test set reads nothing else."""
+
+    batch_size: int = 128
+    device: torch.device | str = "cpu"
+    seed: int = 0
+    split_seed: int = 0
+    input_size: int = 32
+    eval_batch_size: int | None = None
+    workers: int = 0
+    rank: int = 0
+    world_size: int = 1
+    progress: bool = True
+    splits: tuple[str, ...] = SPLITS
+    stats: tuple[torch.Tensor, torch.Tensor] | None = None
+
+
+def build_data(cfg: DataConfig, loading: Loading | None = None, **options: Any) -> DataBundle:
+    """Train / val / test loaders (None for a split not built or not there); `options` are
+    `Loading` fields, for `loading` or instead of it."""
+    how = replace(loading or Loading(), **options)
+    if not set(how.splits) <= set(SPLITS):
+        raise InvalidOption("splits", how.splits, f"choose from {', '.join(SPLITS)}")
+    split_seed, size = how.split_seed, how.input_size
     if cfg.dataset == "folder":
-        if cfg.data_dir is None:
-            raise InvalidOption("data_dir", None, "the folder dataset needs a folder holding "
-                                "train/<class>/ images")
-        splits = scan_folder(Path(cfg.data_dir))
-        train, val, noisy = _split(splits["train"], cfg, split_seed, "val" in splits)
-        val = splits.get("val", val)
-        test = splits.get("test")
-        aug = replace(cfg.augment, crop_padding=0)  # random-resized-crop already crops
-        mean, std = _folder_stats(train, input_size, aug.normalization,
-                                  derive_seed(split_seed, STATS_STREAM))
-        transform = BatchTransform(aug, mean, std, len(train.classes))
-
-        def loader(split: Any, is_train: bool):  # a FolderSplit or None
-            if split is None:
-                return None
-            ds = FolderDataset(split, input_size, is_train, seed)
-            return FolderLoader(ds, batch_size if is_train else eval_bs, transform, is_train,
-                                device, seed, workers, **shard)
+        train, val, test, noisy, make = _folder_splits(cfg, how)
     else:
-        train_set, test_set = load_cifar(cfg.dataset, cfg.data_dir, cfg.label_type,
-                                         cfg.download, progress)
-        train, val, noisy = _split(train_set, cfg, split_seed, has_val=False)
-        test = test_set
-        mean, std = image_stats(train.images, cfg.augment.normalization)
-        transform = BatchTransform(cfg.augment, mean, std, len(train.classes))
-        input_size = 32
-
-        def loader(split: Any, is_train: bool):  # an ImageSet or None
-            if split is None:
-                return None
-            return DeviceLoader(split.to(device), batch_size if is_train else eval_bs,
-                                transform, is_train, seed, **shard)
-
+        train, val, test, noisy, make = _cifar_splits(cfg, how)
+        size = 32
     if test is not None and cfg.test_subset and cfg.test_subset < len(test):
         _, chosen = stratified_indices(test.labels, cfg.test_subset,
                                        derive_seed(split_seed, TEST_SUBSET_STREAM))
         test = test.subset(chosen)
-    info = {"train_size": len(train), "val_size": len(val) if val is not None else 0,
+    info = {"train_size": len(train) if train is not None else 0,
+            "val_size": len(val) if val is not None else 0,
             "test_size": len(test) if test is not None else 0, "noisy_labels": noisy}
+    # the training images are read when no statistics are given (_cifar_splits)
+    mean, std = how.stats if how.stats is not None else _stats(cfg, train, size, split_seed)
+    transform = BatchTransform(_augment(cfg), mean, std, len(_classes(train, val, test)))
     crop_pct = CROP_PCT if cfg.dataset == "folder" else 1.0  # CIFAR images are native size
-    return DataBundle(loader(train, True), loader(val, False), loader(test, False),
-                      list(train.classes), mean, std, input_size, info, crop_pct)
+    loaders = {name: make(split, name == "train", transform) if name in how.splits else None
+               for name, split in (("train", train), ("val", val), ("test", test))}
+    return DataBundle(loaders["train"], loaders["val"], loaders["test"],
+                      list(_classes(train, val, test).classes), mean, std, size, info, crop_pct)
+
+
+def _classes(*splits: Any) -> Any:
+    """The first split that is there (each carries the class names)."""
+    return next(s for s in splits if s is not None)
+
+
+def _augment(cfg: DataConfig) -> AugmentConfig:
+    # image folders: random-resized-crop already crops
+    return replace(cfg.augment, crop_padding=0) if cfg.dataset == "folder" else cfg.augment
+
+
+def _stats(cfg: DataConfig, train: Any, size: int,
+           split_seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    if cfg.dataset == "folder":
+        return _folder_stats(train, size, cfg.augment.normalization,
+                             derive_seed(split_seed, STATS_STREAM))
+    return image_stats(train.images, cfg.augment.normalization)
+
+
+def _folder_splits(cfg: DataConfig, how: Loading):
+    if cfg.data_dir is None:
+        raise InvalidOption("data_dir", None, "the folder dataset needs a folder holding "
+                            "train/<class>/ images")
+    splits = scan_folder(Path(cfg.data_dir))
+    train, val, noisy = _split(splits["train"], cfg, how.split_seed, "val" in splits)
+    val = splits.get("val", val)
+    eval_bs = how.eval_batch_size or how.batch_size
+
+    def make(split: Any, is_train: bool, transform: BatchTransform):  # a FolderSplit or None
+        if split is None:
+            return None
+        ds = FolderDataset(split, how.input_size, is_train, how.seed)
+        return FolderLoader(ds, how.batch_size if is_train else eval_bs, transform, is_train,
+                            torch.device(how.device), how.seed, how.workers, rank=how.rank,
+                            world_size=how.world_size)
+
+    return train, val, splits.get("test"), noisy, make
+
+
+def _cifar_splits(cfg: DataConfig, how: Loading):
+    # the training files hold the validation images too; the test set is a file of its own
+    needed = tuple(s for s in ("train", "test")
+                   if s in how.splits or (s == "train" and ("val" in how.splits
+                                                            or how.stats is None)))
+    read = dict(zip(needed, load_cifar_splits(cfg.dataset, needed, cfg.data_dir,
+                                              cfg.label_type, cfg.download, how.progress)))
+    train, val, noisy = (_split(read["train"], cfg, how.split_seed, has_val=False)
+                         if "train" in read else (None, None, 0))
+    device, eval_bs = torch.device(how.device), how.eval_batch_size or how.batch_size
+
+    def make(split: Any, is_train: bool, transform: BatchTransform):  # an ImageSet or None
+        if split is None:
+            return None
+        return DeviceLoader(split.to(device), how.batch_size if is_train else eval_bs,
+                            transform, is_train, how.seed, rank=how.rank,
+                            world_size=how.world_size)
+
+    return train, val, read.get("test"), noisy, make
 
 
 def _folder_stats(train: FolderSplit, size: int, normalization: str,

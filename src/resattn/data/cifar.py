@@ -195,19 +195,31 @@ def class_names(folder: Path, src: CifarSource, label_type: str) -> list[str]:
 def load_cifar(name: str, data_dir: str | os.PathLike | None = None, label_type: str = "fine",
                download_ok: bool = True, progress: bool = True) -> tuple[ImageSet, ImageSet]:
     """(train, test) of CIFAR-10 or CIFAR-100, every file verified before a byte is used."""
+    train, test = load_cifar_splits(name, ("train", "test"), data_dir, label_type, download_ok,
+                                    progress)
+    return train, test
+
+
+def load_cifar_splits(name: str, splits: tuple[str, ...], data_dir: str | os.PathLike | None = None,
+                      label_type: str = "fine", download_ok: bool = True,
+                      progress: bool = True) -> list[ImageSet]:
+    """The named splits ("train", "test") of CIFAR-10 or CIFAR-100, in that order, reading and
+    verifying only their files (the test set alone is one file of six)."""
     if name not in SOURCES:
         raise InvalidOption("dataset", name, f"choose one of {', '.join(SOURCES)}")
     if label_type not in ("fine", "coarse"):
         raise InvalidOption("label_type", label_type, "choose fine or coarse")
+    if not set(splits) <= {"train", "test"}:
+        raise InvalidOption("splits", splits, "CIFAR has train and test")
     try:
-        return _load(SOURCES[name], data_dir, label_type, download_ok, progress)
+        return _load(SOURCES[name], data_dir, label_type, download_ok, progress, splits)
     except PermissionError as exc:
         raise DataError(f"cannot read {exc.filename or data_dir} (permission denied); make the "
                         "data readable or point data_dir (--data-dir) elsewhere") from None
 
 
 def _load(src: CifarSource, data_dir, label_type: str, download_ok: bool,
-          progress: bool) -> tuple[ImageSet, ImageSet]:
+          progress: bool, splits: tuple[str, ...]) -> list[ImageSet]:
     folder = locate(src, data_dir, download_ok, progress)
     expected = _expected_md5(folder, src)
     classes = class_names(folder, src, label_type)
@@ -221,4 +233,5 @@ def _load(src: CifarSource, data_dir, label_type: str, download_ok: bool,
                             f"delete it and extract {src.archive} again")
         return ImageSet(images, labels, classes)
 
-    return read(src.train_files), read(src.test_files)
+    files = {"train": src.train_files, "test": src.test_files}
+    return [read(files[split]) for split in splits]

@@ -12,25 +12,17 @@ from typing import TypeVar, overload
 
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from .residual import ResidualUnit
 
 
-@torch.no_grad()
 def fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
-    """A conv computing conv -> bn (with bn's running statistics) in one op."""
-    mean, var = bn.running_mean, bn.running_var
-    if mean is None or var is None:
+    """A new conv computing conv -> bn (with bn's running statistics) in one op: PyTorch's
+    `fuse_conv_bn_eval`, for modules in eval mode (`fold_batchnorm` sets it)."""
+    if bn.running_mean is None or bn.running_var is None:
         raise ValueError("a BatchNorm without running statistics cannot be folded")
-    weight = bn.weight if bn.weight is not None else torch.ones_like(mean)
-    shift = bn.bias if bn.bias is not None else torch.zeros_like(mean)
-    scale = weight / torch.sqrt(var + bn.eps)  # (C_out,)
-    fused = copy.deepcopy(conv)  # same geometry, device and dtype
-    fused.weight.copy_(conv.weight * scale[:, None, None, None])
-    bias = conv.bias if conv.bias is not None else torch.zeros_like(mean)
-    fused.bias = nn.Parameter((bias - mean) * scale + shift,
-                              requires_grad=conv.weight.requires_grad)
-    return fused
+    return fuse_conv_bn_eval(conv, bn)
 
 
 def _fold_sequential(seq: nn.Sequential) -> None:

@@ -7,8 +7,10 @@ import torch
 from torch import nn
 
 from resattn.engine.loop import (
+    EpochHooks,
     NonFiniteLoss,
     StepState,
+    TrainStep,
     evaluate,
     evaluation_model,
     log_probs,
@@ -36,9 +38,10 @@ def linear(classes: int = 3) -> nn.Module:
     return nn.Sequential(nn.Flatten(), nn.Linear(6, classes))
 
 
-def run_epoch(model, batches, state, lr=0.5, **kw):
+def run_epoch(model, batches, state, lr=0.5, skip=0, **hooks):
     opt = torch.optim.SGD(model.parameters(), lr=lr)
-    return train_one_epoch(model, batches, opt, state, lambda step: lr, CPU, **kw)
+    return train_one_epoch(TrainStep(model, opt, CPU), batches, state,
+                           EpochHooks(lambda step: lr, **hooks), skip=skip)
 
 
 def test_training_learns_and_counts_steps():

@@ -68,81 +68,122 @@ class StepState:
     extra: dict = field(default_factory=dict)
 
 
-def train_one_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.Optimizer,
-                    state: StepState, lr_at: Callable[[int], float], device: torch.device,
-                    amp: str = "off", scaler: torch.amp.GradScaler | None = None,
-                    ema: ModelEMA | None = None, grad_clip: float = 0.0,
-                    label_smoothing: float = 0.0, channels_last: bool = False,
-                    should_stop: Callable[[], bool] = lambda: False, skip: int = 0,
-                    log_every: int = 50, on_batch: Callable[[], None] | None = None,
-                    on_log: Callable[[dict], None] | None = None,
-                    scale_at: Callable[[int], float] | None = None) -> dict:
-    """One pass over `loader` (the first `skip` batches replayed without training, for exact
-    resume mid-epoch). Stops early when `should_stop()` says so after a step (under torchrun it
-    must return the same answer on every rank). `scale_at(step)` < 1 shrinks the batch to that
-    fraction of its side (progressive resizing). Metrics are summed over ranks.
+@dataclass
+class TrainStep:
+    """One optimizer step on a batch: forward under autocast, loss (label smoothing), backward
+    (scaled under fp16), gradient clipping, the step, the weights' moving average. Returns the
+    detached loss and logits; nothing here waits for the device."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    device: torch.device
+    amp: str = "off"
+    scaler: torch.amp.GradScaler | None = None
+    ema: ModelEMA | None = None
+    grad_clip: float = 0.0
+    label_smoothing: float = 0.0
+
+    def __call__(self, x: torch.Tensor, targets: torch.Tensor,
+                 lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+        model, optimizer, scaler = self.model, self.optimizer, self.scaler
+        set_lr(optimizer, lr)
+        with autocast(self.device, self.amp):
+            logits = model(x)
+        loss = loss_fn(logits, targets, self.label_smoothing)
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            if self.grad_clip:
+                scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_(model.parameters(), self.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            if self.grad_clip:
+                nn.utils.clip_grad_norm_(model.parameters(), self.grad_clip)
+            optimizer.step()
+        if self.ema is not None:
+            self.ema.update(model)
+        return loss.detach(), logits.detach()
+
+
+@dataclass
+class EpochHooks:
+    """What an epoch asks of its caller: the learning rate and batch side of each step
+    (`lr_at`, `scale_at` < 1 shrinks the batch: progressive resizing), whether to stop after
+    a step (`should_stop`; under torchrun the same answer on every rank), and where to report
+    (`on_batch` after each batch, `on_log` every `log_every` steps)."""
+
+    lr_at: Callable[[int], float]
+    scale_at: Callable[[int], float] | None = None
+    should_stop: Callable[[], bool] = lambda: False
+    on_batch: Callable[[], None] | None = None
+    on_log: Callable[[dict], None] | None = None
+    log_every: int = 50
+    channels_last: bool = False
+
+
+class _Tally:
+    """The epoch's loss, accuracy and non-finite flag, summed on the device: read once per
+    log interval and at the end, never per step."""
+
+    def __init__(self, device: torch.device):
+        self.loss = torch.zeros((), device=device)
+        self.correct = torch.zeros((), device=device)
+        self.bad = torch.zeros((), dtype=torch.bool, device=device)
+        self.images = 0
+
+    def add(self, loss: torch.Tensor, logits: torch.Tensor, targets: torch.Tensor) -> None:
+        n = len(logits)
+        self.images += n
+        self.bad |= ~torch.isfinite(loss)
+        self.loss += loss * n
+        self.correct += (logits.argmax(1) == _hard(targets)).sum()
+
+    def check(self, step: int) -> None:
+        """A non-finite loss on any rank stops every rank here (one small collective)."""
+        if bool(all_reduce(self.bad.clone().float(), "max")):
+            raise NonFiniteLoss(step)
+
+
+def train_one_epoch(step: TrainStep, loader: Iterable, state: StepState, hooks: EpochHooks,
+                    skip: int = 0) -> dict:
+    """One pass over `loader`, a `step` per batch (the first `skip` batches replayed without
+    training, for exact resume mid-epoch), as `hooks` say. Metrics are summed over ranks.
 
     Returns {loss, acc, images, seconds, images_per_s, stopped}."""
-    model.train()
-    loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device)
-    bad = torch.zeros((), dtype=torch.bool, device=device)
-    images = 0
+    step.model.train()
+    tally, device = _Tally(step.device), step.device
     start = time.perf_counter()
     stopped = False
     for i, (x, targets) in enumerate(loader):
         if i < skip:
             continue  # the batch was drawn (keeping every random stream in place), not trained
-        if scale_at is not None:
-            x = resize(x, scale_at(state.step))
-        if channels_last:
+        if hooks.scale_at is not None:
+            x = resize(x, hooks.scale_at(state.step))
+        if hooks.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        lr = lr_at(state.step)
-        set_lr(optimizer, lr)
-        with autocast(device, amp):
-            logits = model(x)
-        loss = loss_fn(logits, targets, label_smoothing)
-        optimizer.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            if grad_clip:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            loss.backward()
-            if grad_clip:
-                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            optimizer.step()
-        if ema is not None:
-            ema.update(model)
-        n = len(x)
-        images += n
-        detached = loss.detach()
-        bad |= ~torch.isfinite(detached)
-        loss_sum += detached * n
-        correct += (logits.detach().argmax(1) == _hard(targets)).sum()
+        lr = hooks.lr_at(state.step)
+        loss, logits = step(x, targets, lr)
+        tally.add(loss, logits, targets)
         state.step += 1
         state.batch = i + 1
-        if on_batch is not None:
-            on_batch()
-        if state.step % log_every == 0:
-            # one host sync every log_every steps, not every step; every rank stops together
-            if bool(all_reduce(bad.clone().float(), "max")):
-                raise NonFiniteLoss(state.step)
-            if on_log is not None:
-                on_log({"step": state.step, "lr": lr, "loss": float(detached),
-                        "acc": float(correct) / images,  # this epoch's so far, this process
-                        "images": images, "seconds": time.perf_counter() - start})
-        if should_stop():
+        if hooks.on_batch is not None:
+            hooks.on_batch()
+        if state.step % hooks.log_every == 0:
+            tally.check(state.step)  # one host sync every log_every steps, not every step
+            if hooks.on_log is not None:
+                hooks.on_log({"step": state.step, "lr": lr, "loss": float(loss),
+                              "acc": float(tally.correct) / tally.images,  # this epoch's
+                              "images": tally.images, "seconds": time.perf_counter() - start})
+        if hooks.should_stop():
             stopped = True
             break
-    if bool(all_reduce(bad.clone().float(), "max")):
-        raise NonFiniteLoss(state.step)
+    tally.check(state.step)
     seconds = time.perf_counter() - start
-    totals = all_reduce(torch.stack([loss_sum.float(), correct.float(),
-                                     torch.tensor(float(images), device=device)]))
+    totals = all_reduce(torch.stack([tally.loss.float(), tally.correct.float(),
+                                     torch.tensor(float(tally.images), device=device)]))
     loss_sum, correct, images = totals[0], totals[1], int(totals[2])
     return {"loss": float(loss_sum) / max(images, 1), "acc": float(correct) / max(images, 1),
             "images": images, "seconds": seconds,

@@ -25,8 +25,10 @@ from .distributed import DistInfo, all_reduce, gather_objects, sync_buffers, wei
 from .ema import ModelEMA
 from .logger import RunLogger, format_duration, result_table
 from .loop import (
+    EpochHooks,
     NonFiniteLoss,
     StepState,
+    TrainStep,
     autocast,
     evaluation_model,
     log_probs,
@@ -139,6 +141,8 @@ class Trainer:
         self.plan = make_plan(cfg, len(data.train))
         self.schedule = make_schedule(cfg, self.plan)
         self.train_model = self._wrap(model)
+        self.step = TrainStep(self.train_model, self.optimizer, device, amp, self.scaler,
+                              self.ema, cfg.grad_clip, cfg.label_smoothing)
         # counters: whole epochs done, batches done into the next epoch, optimizer steps
         self.completed_epochs, self.batch = 0, 0
         self.state = StepState()
@@ -285,13 +289,12 @@ class Trainer:
         bar = self.logger.bar(len(data.train), self.batch, f"epoch {epoch + 1}/{self.plan.epochs}")
         self.bar = bar
         try:
-            train = train_one_epoch(
-                self.train_model, data.train, self.optimizer, state, self.lr_at, self.device,
-                self.amp, self.scaler, self.ema, cfg.grad_clip, cfg.label_smoothing,
-                cfg.channels_last, should_stop=lambda: self.should_stop(remaining, first),
-                scale_at=self.scale_at if cfg.low_res_scale < 1 else None,
-                skip=self.batch, log_every=cfg.log_every, on_batch=bar.update,
-                on_log=self.log_step)
+            hooks = EpochHooks(
+                self.lr_at, scale_at=self.scale_at if cfg.low_res_scale < 1 else None,
+                should_stop=lambda: self.should_stop(remaining, first), on_batch=bar.update,
+                on_log=self.log_step, log_every=cfg.log_every,
+                channels_last=cfg.channels_last)
+            train = train_one_epoch(self.step, data.train, state, hooks, skip=self.batch)
         except NonFiniteLoss as exc:
             last = self.run_dir / "last.pt"
             where = f"the last good checkpoint is {last}" if last.exists() else \

@@ -331,3 +331,16 @@ def test_build_data_builds_only_the_asked_splits(synthetic_cifar10):
     assert torch.equal(alone.mean, full.mean)  # no statistics given: the training images'
     with pytest.raises(InvalidOption, match="choose from train, val, test"):
         build_data(cfg, batch_size=50, device="cpu", progress=False, splits=("holdout",))
+
+
+def test_each_option_role_is_declared_once_on_the_config():
+    """The architecture, neutral and resumable sets come from the options' declarations: the
+    model is built from exactly the architecture options (and dropout), every neutral option
+    but the output folder may change on resume, and no architecture option may."""
+    from resattn.api.build import model_options
+    from resattn.config import ARCHITECTURE, NEUTRAL, RESUMABLE
+
+    assert set(model_options(Config(drop_rate=0.1))) == {*ARCHITECTURE, "drop_rate"} - {"model"}
+    assert set(NEUTRAL) - set(RESUMABLE) == {"out"}
+    assert not set(ARCHITECTURE) & (set(RESUMABLE) | set(NEUTRAL))
+    assert {"epochs", "time_budget", "device"} <= set(RESUMABLE) and "lr" not in RESUMABLE

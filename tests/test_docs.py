@@ -370,3 +370,13 @@ def test_readme_is_short_and_for_users():
     outside = readme.replace(results.group(0), "") if results else readme
     assert not re.search(r"20\d\d-\d\d-\d\d", outside), "dates belong in the results table"
     assert not re.search(r"EPYC|Xeon|H200|P100", outside), "machines belong in the table"
+
+
+def test_the_resume_page_lists_exactly_the_resumable_options():
+    """docs/training.md names the flags a resume may change: the options declared resumable."""
+    from resattn.config import RESUMABLE
+
+    text = (ROOT / "docs" / "training.md").read_text()
+    sentence = text[text.index("Only `--epochs`"):text.index("may differ from the run's own")]
+    flags = re.findall(r"`--([a-z-]+)`", sentence)
+    assert sorted(f.replace("-", "_") for f in flags) == sorted(RESUMABLE)

@@ -39,10 +39,16 @@ def section(name: str) -> None:
 
 
 def option(default: Any, help: str, choices: tuple[str, ...] | None = None,
-           metavar: str | None = None) -> Any:
-    """One option, declared once: its default, help text, choices and TOML section. Flags
-    (`resattn train --help`), TOML keys, type checks and choices are generated from it."""
-    meta = {"help": help, "choices": choices, "metavar": metavar, "section": _SECTION[0]}
+           metavar: str | None = None, *, architecture: bool = False, neutral: bool = False,
+           resumable: bool = False) -> Any:
+    """One option, declared once: its default, help text, choices and TOML section, and its
+    role: `architecture` (decides the network's weights: --init must match it), `neutral`
+    (does not change what a run computes: suites count two runs differing only here as one)
+    and `resumable` (may differ from the run's own value on --resume). Flags (`resattn train
+    --help`), TOML keys, type checks, choices and the ARCHITECTURE, NEUTRAL and RESUMABLE sets
+    are generated from it."""
+    meta = {"help": help, "choices": choices, "metavar": metavar, "section": _SECTION[0],
+            "architecture": architecture, "neutral": neutral, "resumable": resumable}
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -51,19 +57,20 @@ def option(default: Any, help: str, choices: tuple[str, ...] | None = None,
 @dataclass
 class Config:
     section("model")
-    model: str = option("attention56", "architecture", MODEL_NAMES)
-    attention: str = option("mixed", "soft-mask activation (paper Sec. 3.3)", ATTENTION_TYPES)
+    model: str = option("attention56", "architecture", MODEL_NAMES, architecture=True)
+    attention: str = option("mixed", "soft-mask activation (paper Sec. 3.3)", ATTENTION_TYPES,
+                            architecture=True)
     residual: str = option("arl", "attention residual learning (arl, paper Eq. 3), naive "
-                           "masking (nal) or none", RESIDUAL_TYPES)
+                           "masking (nal) or none", RESIDUAL_TYPES, architecture=True)
     mask: str = option("encoder_decoder", "soft-mask branch: bottom-up top-down "
-                       "(encoder_decoder) or local convolutions", MASK_TYPES)
+                       "(encoder_decoder) or local convolutions", MASK_TYPES, architecture=True)
     drop_rate: float | None = option(None, "dropout before the classifier (default: the "
                                      "model's own)")
     upsample_align_corners: bool = option(False, "bilinear mask upsampling with corners "
                                           "aligned, as Caffe's Interp layer in the authors' "
-                                          "prototxts")
+                                          "prototxts", architecture=True)
     mask_head_bias: bool = option(True, "a bias on the mask head's last 1x1 conv (the "
-                                  "authors' prototxts have none)")
+                                  "authors' prototxts have none)", architecture=True)
     init: str | None = option(None, "start from these weights (fine-tuning): a published tag "
                               "such as attention56.cifar10, a run, a checkpoint or a weights "
                               "folder; another class count gets a fresh classifier",
@@ -74,7 +81,7 @@ class Config:
     section("data")
     dataset: str = option("cifar10", "cifar10, cifar100 or folder (your own images)", DATASETS)
     data_dir: str | None = option(None, "where the data is (default: $RESATTN_DATA_DIR, else "
-                                  "~/.cache/resattn)", metavar="PATH")
+                                  "~/.cache/resattn)", metavar="PATH", neutral=True, resumable=True)
     label_type: str = option("fine", "CIFAR-100 labels: 100 fine or 20 coarse classes",
                              ("fine", "coarse"))
     val_size: int = option(5000, "training images held out for validation, stratified; "
@@ -88,11 +95,12 @@ class Config:
                                metavar="N")
     test_subset: int = option(0, "evaluate on a stratified subset of N test images; 0 = all",
                               metavar="N")
-    download: bool = option(True, "download a missing dataset (CIFAR)")
+    download: bool = option(True, "download a missing dataset (CIFAR)", neutral=True,
+                            resumable=True)
     input_size: int = option(0, "image folders: side of the network input; 0 = the model's "
                              "own", metavar="PIXELS")
     workers: int = option(4, "image folders: decoding processes (at most one per usable "
-                          "CPU); 0 = in this process")
+                          "CPU); 0 = in this process", neutral=True, resumable=True)
     section("augment")
     crop_padding: int = option(4, "random-crop padding in pixels; 0 = no crop",
                                metavar="PIXELS")
@@ -123,15 +131,17 @@ class Config:
     grad_clip: float = option(0.0, "max global gradient norm; 0 = off")
     ema: bool = option(False, "keep an exponential moving average of the weights")
     ema_decay: float = option(0.999, "EMA decay per step")
-    sync_bn: bool = option(False, "torchrun: BatchNorm statistics over all processes (CUDA)")
+    sync_bn: bool = option(False, "torchrun: BatchNorm statistics over all processes (CUDA)",
+                           resumable=True)
     lr_scaling: str = option("none", "torchrun: 'linear' multiplies --lr by the number of "
-                             "processes", ("none", "linear"))
+                             "processes", ("none", "linear"), resumable=True)
     section("schedule")
     schedule: str = option("step", "learning-rate schedule; step without --milestones keeps "
                            "the lr constant", ("step", "cosine", "onecycle"))
     epochs: int = option(30, "epochs (setting only one of --epochs / --iterations resets the "
-                         "other)")
-    iterations: int = option(0, "optimizer steps instead of epochs; wins when both are set")
+                         "other)", resumable=True)
+    iterations: int = option(0, "optimizer steps instead of epochs; wins when both are set",
+                             resumable=True)
     warmup: float = option(0.0, "epochs of linear warm-up (fractions allowed)", metavar="EPOCHS")
     milestones: list[float] = option([], "step schedule: where the lr drops, in "
                                      "--milestone-unit")
@@ -139,28 +149,29 @@ class Config:
     gamma: float = option(0.1, "step schedule: lr factor at each milestone")
     section("train")
     seed: int = option(0, "seed of weights, augmentation and data order")
-    device: str = option("auto", "auto, cpu, cuda, cuda:N or mps")
+    device: str = option("auto", "auto, cpu, cuda, cuda:N or mps", neutral=True, resumable=True)
     amp: str = option("auto", "autocast: auto = bf16 on CUDA and on CPUs with native bf16 "
                       "(AVX512-BF16 or AMX), else off (fp32)", ("auto", "bf16", "fp16", "off"))
     channels_last: bool = option(True, "NHWC memory format (faster convolutions)")
-    compile: bool = option(False, "torch.compile the training step")
-    out: str = option("runs", "parent folder of the run directory", metavar="DIR")
+    compile: bool = option(False, "torch.compile the training step", neutral=True, resumable=True)
+    out: str = option("runs", "parent folder of the run directory", metavar="DIR", neutral=True)
     time_budget: float = option(0.0, "seconds of training, then a clean stop and the final "
                                 "evaluation; the schedule is stretched to it; 0 = no limit",
-                                metavar="SECONDS")
-    eval_batch_size: int = option(0, "evaluation batch size; 0 = the training batch size")
+                                metavar="SECONDS", resumable=True)
+    eval_batch_size: int = option(0, "evaluation batch size; 0 = the training batch size",
+                                  neutral=True, resumable=True)
     val_every: int = option(1, "validate after every N-th epoch and after the last one; a "
                             "larger N leaves more of a --time-budget to training",
-                            metavar="N")
+                            metavar="N", resumable=True)
     tta: bool = option(False, "flip test-time augmentation in the final evaluation")
     log_every: int = option(20, "steps between logged steps (steps.jsonl and TensorBoard: "
                             "the curves), non-finite-loss checks and progress-bar refreshes",
-                            metavar="STEPS")
+                            metavar="STEPS", neutral=True, resumable=True)
     viz_every: int = option(0, "attention masks of 8 fixed validation images to TensorBoard "
-                            "every N epochs; 0 = off", metavar="N")
+                            "every N epochs; 0 = off", metavar="N", neutral=True, resumable=True)
     monitor_test: bool = option(False, "evaluate the test set after every epoch (off the "
                                 "training clock) for time-to-accuracy curves; never used to "
-                                "pick weights")
+                                "pick weights", resumable=True)
 
 
 FIELDS = {f.name: f for f in fields(Config)}
@@ -171,6 +182,15 @@ assert sorted(k for keys in SECTIONS.values() for k in keys) == sorted(FIELDS)
 SECTION_OF = {key: section for section, keys in SECTIONS.items() for key in keys}
 CHOICES = {name: f.metadata["choices"] for name, f in FIELDS.items() if f.metadata["choices"]}
 DEFAULTS = {name: getattr(Config(), name) for name in FIELDS}
+
+
+def _with(role: str) -> tuple[str, ...]:
+    return tuple(name for name, f in FIELDS.items() if f.metadata[role])
+
+
+ARCHITECTURE = _with("architecture")  # the network's shape and computation: --init must match
+NEUTRAL = _with("neutral")  # what a run computes does not depend on these
+RESUMABLE = _with("resumable")  # may differ from the run's own value on --resume
 
 
 def _coerce(key: str, value: Any) -> Any:

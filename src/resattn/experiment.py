@@ -18,12 +18,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from .config import FIELDS, Config, resolve, to_dict
+from .config import FIELDS, NEUTRAL, Config, resolve, to_dict
 from .errors import UserError
-
-# keys that do not change what a run computes: two runs differing only here are the same run
-NEUTRAL_KEYS = {"out", "device", "workers", "data_dir", "download", "log_every", "viz_every",
-                "compile", "eval_batch_size"}
 
 
 @dataclass
@@ -122,7 +118,7 @@ def run_key(cfg: Config) -> str:
     Config later, with a default, leaves existing run directories valid."""
     defaults = to_dict(Config())
     data = {k: v for k, v in to_dict(cfg).items()
-            if k not in NEUTRAL_KEYS and v != defaults[k]}
+            if k not in NEUTRAL and v != defaults[k]}
     return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()[:10]
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..config import Config, from_dict
+from ..config import ARCHITECTURE, Config, from_dict
 from ..data import AugmentConfig, DataBundle, DataConfig, build_data
 from ..data.build import Loading
 from ..engine.checkpoint import load_checkpoint
@@ -20,9 +20,8 @@ from ..models.stats import model_stats
 
 
 def model_options(cfg: Config) -> dict[str, Any]:
-    opts = {"attention": cfg.attention, "residual": cfg.residual, "mask": cfg.mask,
-            "upsample_align_corners": cfg.upsample_align_corners,
-            "mask_head_bias": cfg.mask_head_bias}
+    """What `create_model` takes beside the name: the architecture options, and dropout."""
+    opts = {k: getattr(cfg, k) for k in ARCHITECTURE if k != "model"}
     if cfg.drop_rate is not None:  # None: the architecture's own dropout
         opts["drop_rate"] = cfg.drop_rate
     return opts

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from ..config import DEFAULTS, Config, from_dict, resolve, to_toml
+from ..config import ARCHITECTURE, DEFAULTS, RESUMABLE, Config, from_dict, resolve, to_toml
 from ..engine.checkpoint import load_checkpoint, resolve_checkpoint
 from ..engine.distributed import barrier, broadcast_object, cleanup, init_distributed
 from ..engine.logger import RunLogger, new_run_dir
@@ -23,11 +23,6 @@ from .build import (
     model_from_checkpoint,
     model_info,
 )
-
-# options that may differ from the checkpoint's configuration when resuming
-RESUMABLE = {"epochs", "iterations", "time_budget", "device", "workers", "data_dir",
-             "sync_bn", "lr_scaling", "eval_batch_size", "log_every", "compile", "download",
-             "viz_every", "monitor_test", "val_every"}
 
 
 def train(config: Config | None = None, *, recipe: str | None = None,
@@ -135,7 +130,6 @@ def train_config(cfg: Config, run_dir: Path | None = None, resume: dict | None =
     return summary, run_dir
 
 
-ARCH = ("model", "attention", "residual", "mask", "upsample_align_corners", "mask_head_bias")
 
 
 def _init_source(cfg: Config) -> dict:
@@ -150,12 +144,13 @@ def _init_source(cfg: Config) -> dict:
 def check_init(cfg: Config) -> None:
     """The weights exist and fit the architecture: checked before any data is read."""
     src = _init_source(cfg)["config"]
-    theirs = {k: src.get(k, DEFAULTS[k]) for k in ARCH}
-    ours = {k: getattr(cfg, k) for k in ARCH}
+    theirs = {k: src.get(k, DEFAULTS[k]) for k in ARCHITECTURE}
+    ours = {k: getattr(cfg, k) for k in ARCHITECTURE}
     if theirs != ours:
-        diff = ", ".join(f"{k}={theirs[k]!r}" for k in ARCH if theirs[k] != ours[k])
+        differ = [k for k in ARCHITECTURE if theirs[k] != ours[k]]
+        diff = ", ".join(f"{k}={theirs[k]!r}" for k in differ)
         raise UserError(f"--init {cfg.init} holds weights of another architecture ({diff}, "
-                        f"not {', '.join(f'{k}={ours[k]!r}' for k in ARCH if theirs[k] != ours[k])}"
+                        f"not {', '.join(f'{k}={ours[k]!r}' for k in differ)}"
                         "); train that architecture or choose other weights")
 
 

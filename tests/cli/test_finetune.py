@@ -261,3 +261,20 @@ def test_a_weights_folder_without_a_description_hash_or_with_new_metrics_still_l
         del meta["config_sha256"]
         (folder / "config.json").write_text(json.dumps(meta))
         torch.testing.assert_close(resattn.load_model(folder)(x), expected)
+
+
+def test_init_weights_are_read_and_hashed_once(small_run, synthetic_cifar10, tmp_path,
+                                               monkeypatch):
+    """--init is checked before any data is read and loaded after seeding, from one read of
+    the file (a weights folder is hashed whole: twice was a second pass over it)."""
+    from resattn.api import training
+
+    reads = []
+    real = training.load_source
+    monkeypatch.setattr(training, "load_source",
+                        lambda source: reads.append(source) or real(source))
+    summary, _ = resattn.train(model="attention_test", data_dir=str(synthetic_cifar10),
+                               init=str(small_run), train_subset=32, val_size=100,
+                               test_subset=100, batch_size=16, iterations=1,
+                               out=str(tmp_path), progress=False)
+    assert reads == [str(small_run)] and summary["steps"] == 1

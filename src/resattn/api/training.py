@@ -72,8 +72,8 @@ def train_config(cfg: Config, run_dir: Path | None = None, resume: dict | None =
                  progress: bool = True) -> tuple[dict[str, Any], Path]:
     """Train one run as `cfg` says, in `run_dir` (a new one under cfg.out by default)."""
     check_model_options(cfg)  # a bad model or option fails before any data is read
-    if cfg.init and resume is None:
-        check_init(cfg)
+    # --init: read and hashed once, checked before any data is read, loaded after seeding
+    init_source = check_init(cfg) if cfg.init and resume is None else None
     out = Path(cfg.out).expanduser()
     if run_dir is None and out.exists() and not out.is_dir():
         raise UserError(f"the output folder {out} is a file; choose another one (--out)")
@@ -94,7 +94,7 @@ def train_config(cfg: Config, run_dir: Path | None = None, resume: dict | None =
     assert data.train is not None  # every split was built
     make_plan(cfg, len(data.train))  # too few images for one batch: fail before the run dir
     model = build_model(cfg, data.num_classes)  # after seeding: the same seed, the same weights
-    started_from = init_model(model, cfg, load=resume is None) if cfg.init else None
+    started_from = init_model(model, cfg, init_source) if cfg.init else None
     info = model_info(cfg, data.num_classes, data.input_size)
     if run_dir is None and dist_info.is_main:
         run_dir = new_run_dir(cfg.out, cfg.model, cfg.dataset)
@@ -141,9 +141,11 @@ def _init_source(cfg: Config) -> dict:
         raise UserError(f"--init {cfg.init}: {exc}") from None
 
 
-def check_init(cfg: Config) -> None:
-    """The weights exist and fit the architecture: checked before any data is read."""
-    src = _init_source(cfg)["config"]
+def check_init(cfg: Config) -> dict[str, Any]:
+    """The weights exist and fit the architecture: checked before any data is read. Returns
+    them (the checkpoint-like dict `load_source` gives) for `init_model`."""
+    source = _init_source(cfg)
+    src = source["config"]
     theirs = {k: src.get(k, DEFAULTS[k]) for k in ARCHITECTURE}
     ours = {k: getattr(cfg, k) for k in ARCHITECTURE}
     if theirs != ours:
@@ -152,15 +154,17 @@ def check_init(cfg: Config) -> None:
         raise UserError(f"--init {cfg.init} holds weights of another architecture ({diff}, "
                         f"not {', '.join(f'{k}={ours[k]!r}' for k in differ)}"
                         "); train that architecture or choose other weights")
+    return source
 
 
-def init_model(model: ResidualAttentionNet, cfg: Config, load: bool = True) -> str:
-    """Fine-tuning: the weights of `cfg.init` into `model` (all of them, or the body only when
-    the class counts differ: the classifier then stays freshly initialised), and the body
-    frozen with `freeze_body`. Returns one line saying what was loaded, replaced and frozen."""
+def init_model(model: ResidualAttentionNet, cfg: Config, source: dict | None) -> str:
+    """Fine-tuning: the weights of `source` (`check_init`'s, from `cfg.init`) into `model` (all
+    of them, or the body only when the class counts differ: the classifier then stays freshly
+    initialised), and the body frozen with `freeze_body`; None: a resume, whose checkpoint
+    brings the weights. Returns one line saying what was loaded, replaced and frozen."""
     said = [f"resumed a run started from {cfg.init}"]
-    if load:
-        src = _init_source(cfg)
+    if source is not None:
+        src = source
         source_model, _ = model_from_checkpoint(src)
         state = source_model.state_dict()
         head = {f"{name}.{k}" for name, m in model.named_modules()

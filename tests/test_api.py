@@ -344,3 +344,19 @@ def test_each_option_role_is_declared_once_on_the_config():
     assert set(NEUTRAL) - set(RESUMABLE) == {"out"}
     assert not set(ARCHITECTURE) & (set(RESUMABLE) | set(NEUTRAL))
     assert {"epochs", "time_budget", "device"} <= set(RESUMABLE) and "lr" not in RESUMABLE
+
+
+def test_grad_checkpointing_trains_the_same_run(synthetic_cifar10, tmp_path):
+    """--grad-checkpointing changes memory, not numbers: the same seed gives the same losses."""
+    runs = []
+    for checkpointing in (False, True):
+        summary, run = resattn.train(model="attention_test", data_dir=str(synthetic_cifar10),
+                                     train_subset=64, val_size=100, test_subset=100,
+                                     batch_size=16, iterations=3, seed=5, amp="off",
+                                     grad_checkpointing=checkpointing,
+                                     out=str(tmp_path / str(checkpointing)), progress=False)
+        runs.append(summary)
+        assert f"grad_checkpointing = {str(checkpointing).lower()}" in \
+            (run / "config.toml").read_text()
+    assert runs[1]["train_loss"] == pytest.approx(runs[0]["train_loss"], rel=1e-5)
+    assert runs[1]["val_loss"] == pytest.approx(runs[0]["val_loss"], rel=1e-4)

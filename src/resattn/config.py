@@ -154,6 +154,9 @@ class Config:
                       "(AVX512-BF16 or AMX), else off (fp32)", ("auto", "bf16", "fp16", "off"))
     channels_last: bool = option(True, "NHWC memory format (faster convolutions)")
     compile: bool = option(False, "torch.compile the training step", neutral=True, resumable=True)
+    grad_checkpointing: bool = option(False, "activation checkpointing per block: less memory "
+                                      "for one more forward pass, the same numbers",
+                                      neutral=True, resumable=True)
     out: str = option("runs", "parent folder of the run directory", metavar="DIR", neutral=True)
     time_budget: float = option(0.0, "seconds of training, then a clean stop and the final "
                                 "evaluation; the schedule is stretched to it; 0 = no limit",

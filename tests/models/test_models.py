@@ -1,9 +1,12 @@
 """Every registered model: shapes, finiteness, gradients, parameter counts, input sizes."""
 
+import copy
 import functools
 
 import pytest
 import torch
+from conftest import assert_same_state
+from torch import nn
 
 import resattn
 from resattn.models import count_params, create_model, get_spec
@@ -151,3 +154,41 @@ def test_a_wrong_input_is_named_in_one_clear_error(x, shown):
     assert shown in str(e.value)
     gray = create_model("attention_test", in_chans=1).eval()
     assert gray(torch.zeros(1, 1, 32, 32)).shape == (1, 10)  # in_chans=1 takes one channel
+
+
+@pytest.mark.parametrize("name", ["attention_test", "attention56"])
+def test_grad_checkpointing_keeps_losses_gradients_and_statistics(name):
+    """set_grad_checkpointing: two training steps give the same losses, gradients and
+    BatchNorm running statistics as without (the recomputation in the backward pass counts no
+    batch twice); evaluation and no-grad forwards do not checkpoint."""
+    from resattn.models import network
+
+    torch.manual_seed(0)
+    plain = create_model(name, num_classes=10)
+    checked = copy.deepcopy(plain)
+    checked.set_grad_checkpointing(True)
+    x, y = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
+    for model in (plain, checked):
+        model.train()
+    for _ in range(2):
+        losses = []
+        for model in (plain, checked):
+            model.zero_grad()
+            loss = nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            losses.append(loss.detach())
+        torch.testing.assert_close(losses[0], losses[1])
+        for (n, a), b in zip(plain.named_parameters(), checked.parameters()):
+            torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-6, msg=n)
+    assert_same_state(plain, checked)  # running means, variances and batch counts
+    calls = []
+    real = network.checkpoint
+    try:
+        network.checkpoint = lambda *a, **k: calls.append(1) or real(*a, **k)
+        with torch.no_grad():
+            checked(x)
+        assert not calls and checked.grad_checkpointing
+        checked(x).sum().backward()
+        assert len(calls) == sum(len(list(stage.children())) for stage in checked.stages)
+    finally:
+        network.checkpoint = real

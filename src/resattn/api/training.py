@@ -94,6 +94,7 @@ def train_config(cfg: Config, run_dir: Path | None = None, resume: dict | None =
     assert data.train is not None  # every split was built
     make_plan(cfg, len(data.train))  # too few images for one batch: fail before the run dir
     model = build_model(cfg, data.num_classes)  # after seeding: the same seed, the same weights
+    model.set_grad_checkpointing(cfg.grad_checkpointing)
     started_from = init_model(model, cfg, init_source) if cfg.init else None
     info = model_info(cfg, data.num_classes, data.input_size)
     if run_dir is None and dist_info.is_main:

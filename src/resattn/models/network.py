@@ -2,19 +2,48 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from ..errors import InvalidOption
 from .attention import AttentionModule
 from .residual import residual_units
 
 STEMS = ("cifar", "imagenet", "mini")
+
+
+def checkpointed(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """`block(x)`, keeping only `x` for the backward pass, which runs the block again with its
+    BatchNorm statistics frozen."""
+    def contexts() -> tuple[Any, Any]:
+        return nullcontext(), frozen_batchnorm(block)
+
+    out = checkpoint(block, x, use_reentrant=False, context_fn=contexts)
+    return cast(torch.Tensor, out)
+
+
+@contextmanager
+def frozen_batchnorm(module: nn.Module) -> Iterator[None]:
+    """BatchNorm running statistics left as they are (a checkpointed block's recomputation in
+    the backward pass must not count its batch a second time)."""
+    saved = [(m, m.momentum, m.num_batches_tracked.clone()
+              if m.num_batches_tracked is not None else None)
+             for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for m, _, _ in saved:
+        m.momentum = 0.0
+    try:
+        yield
+    finally:
+        for m, momentum, tracked in saved:
+            m.momentum = momentum
+            if tracked is not None and m.num_batches_tracked is not None:
+                m.num_batches_tracked.copy_(tracked)
 
 
 @dataclass(frozen=True)
@@ -104,6 +133,7 @@ class ResidualAttentionNet(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.drop = nn.Dropout(drop_rate)
         self.fc = nn.Linear(chs, num_classes)
+        self.grad_checkpointing = False
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -151,10 +181,22 @@ class ResidualAttentionNet(nn.Module):
                                 "scaled to [0, 1] and normalised with model.pretrained_cfg's "
                                 "mean and std (resattn.predict does this from PIL images)")
 
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Activation checkpointing (timm's convention): while training with gradients, each
+        block of a stage (its residual units, each attention module) keeps only its input and
+        recomputes its activations in the backward pass. Less memory for one more forward
+        pass; the same losses and gradients, and BatchNorm statistics updated once."""
+        self.grad_checkpointing = enable
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
         x = self.stem(x)
-        x = self.stages(x)
+        if self.grad_checkpointing and torch.is_grad_enabled():
+            for stage in self.stages.children():
+                for block in stage.children():
+                    x = checkpointed(block, x)
+        else:
+            x = self.stages(x)
         return self.norm(x)  # (N, num_features, h, w)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:

@@ -194,15 +194,21 @@ def test_grad_checkpointing_keeps_losses_gradients_and_statistics(name):
         network.checkpoint = real
 
 
+@functools.cache
+def meta_model(name: str):
+    """One shapes-only model per name for the read-only size checks."""
+    with torch.device("meta"):
+        return create_model(name).eval()
+
+
 @pytest.mark.parametrize("name", ["attention56_imagenet", "attention92_imagenet"])
 @pytest.mark.parametrize("size", [224, 256, 320, 227, 299, 97])
 def test_imagenet_models_take_any_input_size_with_masks_the_trunks_size(name, size):
     """The paper's sizes (224, and 320 for Attention-92's test) and odd ones: each soft mask has
     its trunk's spatial size (the stride-4 stem, then each stage's stride 2, rounding up),
     checked on the meta device (shapes only, no memory)."""
-    with torch.device("meta"):
-        model = create_model(name).eval()
-    logits, masks = model.forward_with_masks(torch.empty(2, 3, size, size, device="meta"))
+    logits, masks = meta_model(name).forward_with_masks(
+        torch.empty(2, 3, size, size, device="meta"))
     assert logits.shape == (2, 1000)
     side = -(-size // 4)  # the stem: a stride-2 convolution, then a stride-2 max pool
     sides = {"stage1": side, "stage2": -(-side // 2), "stage3": -(-side // 4)}

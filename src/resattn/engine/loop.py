@@ -190,8 +190,8 @@ def train_one_epoch(step: TrainStep, loader: Iterable, state: StepState, hooks: 
             "images_per_s": images / seconds if seconds > 0 else 0.0, "stopped": stopped}
 
 
-# images per slice of an evaluation batch on a CPU: attention56 evaluated about 1.3x faster in
-# slices of 16, 32 or 64 images (alike) than in whole batches of 128 (2-core EPYC, AVX2)
+# images per slice of an evaluation batch on a CPU: attention56 evaluated 1.1-1.5x faster in
+# slices of 16, 32 or 64 images (alike) than in whole batches of 128 (results.md, eval-slices)
 EVAL_SLICE_CPU = 32
 
 

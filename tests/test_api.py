@@ -189,6 +189,18 @@ def test_val_every_skips_validation_but_never_after_the_last_epoch(synthetic_cif
     assert summary["eval_weights"] in ("raw", "ema") and summary["val_acc"] is not None
 
 
+def trainer_on_cpu(cfg: Config, model, data, run_dir):
+    """A Trainer wired as `resattn.train` wires it, on the CPU, without a logger."""
+    from resattn.api.plan import optimization, settings
+    from resattn.config import to_dict
+    from resattn.engine.trainer import Records, Trainer, place_model
+
+    device = torch.device("cpu")
+    model = place_model(model, device, cfg.channels_last)
+    return Trainer(model, data, optimization(cfg, model, len(data.train)),
+                   settings(cfg, device, "off"), Records(run_dir, None, to_dict(cfg), {}))
+
+
 @pytest.mark.parametrize("ema_tta, images", [(False, 200), (True, 500)])
 def test_a_budget_says_what_evaluation_adds_and_outlasting_the_epochs_says_so(
         synthetic_cifar10, tmp_path, capsys, monkeypatch, ema_tta, images):
@@ -214,13 +226,11 @@ def test_a_budget_says_what_evaluation_adds_and_outlasting_the_epochs_says_so(
 def test_the_evaluation_speed_probe_leaves_training_untouched(synthetic_cifar10, tmp_path):
     """eval_speed times the evaluation copy on a constant batch: a positive rate, the training
     model still in train mode with the same weights, the random state not drawn from."""
-    from resattn.engine.trainer import Trainer
-
     cfg = Config(model="attention_test", data_dir=str(synthetic_cifar10),
                  train_subset=32, val_size=100, test_subset=100, batch_size=16)
     data = resattn.api.load_data(cfg, torch.device("cpu"), progress=False)
     model = resattn.create_model("attention_test", num_classes=10).train()
-    trainer = Trainer(cfg, model, data, torch.device("cpu"), "off", tmp_path, None, {})
+    trainer = trainer_on_cpu(cfg, model, data, tmp_path)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     rng = torch.get_rng_state()
     assert trainer.eval_speed(size=4) > 0
@@ -269,8 +279,7 @@ def test_one_collective_per_step_under_torchrun_with_a_budget(synthetic_cifar10,
                  low_res_scale=0.5, low_res_until=0.7, schedule="cosine", epochs=100)
     data = resattn.api.load_data(cfg, torch.device("cpu"), progress=False)
     model = resattn.create_model("attention_test", num_classes=10)
-    trainer = trainer_module.Trainer(cfg, model, data, torch.device("cpu"), "off", tmp_path,
-                                     None, {})
+    trainer = trainer_on_cpu(cfg, model, data, tmp_path)
     trainer.dist = DistInfo(rank=0, world_size=2)
     calls, other_rank = [], [45.0]
 

@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from resattn import create_model
+from resattn.api.plan import make_plan, make_schedule
 from resattn.config import Config, from_dict, load_recipe, recipe_names, resolve, to_toml
 from resattn.engine.checkpoint import load_checkpoint, save_checkpoint
 from resattn.engine.ema import ModelEMA
 from resattn.engine.optim import Schedule, build_optimizer, param_groups
-from resattn.engine.trainer import make_plan, make_schedule
 from resattn.errors import UserError
 
 

@@ -7,11 +7,20 @@ from typing import Any
 
 import torch
 
-from ..config import ARCHITECTURE, DEFAULTS, RESUMABLE, Config, from_dict, resolve, to_toml
+from ..config import (
+    ARCHITECTURE,
+    DEFAULTS,
+    RESUMABLE,
+    Config,
+    from_dict,
+    resolve,
+    to_dict,
+    to_toml,
+)
 from ..engine.checkpoint import load_checkpoint, resolve_checkpoint
 from ..engine.distributed import barrier, broadcast_object, cleanup, init_distributed
 from ..engine.logger import RunLogger, new_run_dir
-from ..engine.trainer import Trainer, make_plan
+from ..engine.trainer import Records, Trainer, place_model
 from ..errors import InvalidOption, UserError
 from ..models import ResidualAttentionNet
 from ..runtime import resolve_amp, resolve_device, seed_everything
@@ -23,6 +32,7 @@ from .build import (
     model_from_checkpoint,
     model_info,
 )
+from .plan import make_plan, notes, optimization, settings
 
 
 def train(config: Config | None = None, *, recipe: str | None = None,
@@ -120,8 +130,13 @@ def train_config(cfg: Config, run_dir: Path | None = None, resume: dict | None =
         logger.print(started_from)
     hook = mask_logger(cfg, data, logger) if cfg.viz_every else None
     try:
-        trainer = Trainer(cfg, model, data, device, amp, run_dir, logger, info,
-                          dist_info=dist_info, on_epoch_end=hook)
+        placed = place_model(model, device, cfg.channels_last,
+                             sync_bn(cfg, dist_info.enabled, device))
+        optim = optimization(cfg, placed, len(data.train), dist_info.world_size)
+        for line in notes(cfg, optim, data.input_size):
+            logger.print(line)
+        trainer = Trainer(placed, data, optim, settings(cfg, device, amp),
+                          Records(run_dir, logger, to_dict(cfg), info), dist_info, hook)
         if resume is not None:
             trainer.restore(resume)
         summary = trainer.fit()
@@ -131,6 +146,14 @@ def train_config(cfg: Config, run_dir: Path | None = None, resume: dict | None =
     return summary, run_dir
 
 
+def sync_bn(cfg: Config, distributed: bool, device: torch.device) -> bool:
+    """Whether the BatchNorm layers become SyncBatchNorm: asked, under torchrun, on CUDA."""
+    if not (cfg.sync_bn and distributed):
+        return False
+    if device.type != "cuda":
+        raise InvalidOption("sync_bn", True, "SyncBatchNorm needs CUDA devices; turn it off on "
+                            "the CPU")
+    return True
 
 
 def _init_source(cfg: Config) -> dict:

@@ -16,9 +16,8 @@ from typing import Any, cast
 import torch
 from torch import nn
 
-from ..config import Config, to_dict
 from ..data.loader import derive_seed
-from ..errors import Interrupted, InvalidOption, UserError
+from ..errors import Interrupted, UserError
 from ..provenance import environment
 from .checkpoint import rng_state, save_checkpoint, set_rng_state
 from .distributed import DistInfo, all_reduce, gather_objects, sync_buffers, weights_in_sync
@@ -33,53 +32,79 @@ from .loop import (
     evaluation_model,
     log_probs,
     mirror_average,
-    scaled_side,
     score,
     train_one_epoch,
 )
-from .optim import Schedule, build_optimizer
+from .optim import Schedule
 from .stop_hook import StepSignal
 
 
 @dataclass
 class Plan:
+    """How long training runs: optimizer steps per epoch, steps in all, epochs they span."""
     steps_per_epoch: int
     total_steps: int
     epochs: int
 
 
-def make_plan(cfg: Config, steps_per_epoch: int) -> Plan:
-    if steps_per_epoch < 1:
-        raise InvalidOption("batch_size", cfg.batch_size,
-                            "the training set is smaller than one batch; lower it")
-    if cfg.iterations > 0:
-        total = cfg.iterations
-    elif cfg.epochs > 0:
-        total = cfg.epochs * steps_per_epoch
-    else:
-        raise InvalidOption("epochs", 0, "set epochs or iterations to >= 1")
-    return Plan(steps_per_epoch, total, math.ceil(total / steps_per_epoch))
+@dataclass
+class Optimization:
+    """What the steps follow: `optimizer` (its groups at `base_lr` times their `lr_scale`),
+    `schedule` (the lr factor at a progress fraction) over `plan`, and the weights' moving
+    average (`ema`, or None)."""
+    optimizer: torch.optim.Optimizer
+    base_lr: float
+    schedule: Schedule
+    plan: Plan
+    ema: ModelEMA | None = None
 
 
-MAX_WARMUP = 0.5  # a warm-up longer than the run is clamped to this fraction of it
+@dataclass(frozen=True)
+class Settings:
+    """How the Trainer runs its steps and epochs: where (`device`, `amp`, memory format,
+    torch.compile), when it stops (`time_budget` seconds of training, 0 for none), progressive
+    resizing (training at `low_res_scale` of the side until `low_res_until` of the run), the
+    step's loss (`label_smoothing`, `grad_clip`), how often it logs and validates, and the final
+    evaluation (flip `tta`; `monitor_test` also scores the test set each epoch, off the clock).
+    `seed` derives the per-rank randomness under torchrun."""
+    device: torch.device
+    amp: str = "off"
+    channels_last: bool = False
+    compile: bool = False
+    seed: int = 0
+    time_budget: float = 0.0
+    low_res_scale: float = 1.0
+    low_res_until: float = 0.0
+    label_smoothing: float = 0.0
+    grad_clip: float = 0.0
+    log_every: int = 50
+    val_every: int = 1
+    tta: bool = False
+    monitor_test: bool = False
 
 
-def warmup_too_long(cfg: Config, plan: Plan) -> bool:
-    return cfg.warmup * plan.steps_per_epoch >= plan.total_steps
+@dataclass
+class Records:
+    """Where the run is written: `run_dir` (checkpoints), `logger` (metrics, console, summary),
+    and what every checkpoint and the summary carry: the run's configuration as a plain dict
+    (its `model`, `dataset` and `batch_size` name the run) and the model's parameter and MAC
+    counts."""
+    run_dir: Path
+    logger: RunLogger
+    config: dict[str, Any]
+    model_info: dict[str, Any]
 
 
-def warmup_fraction(cfg: Config, plan: Plan) -> float:
-    """The warm-up as a fraction of training; one as long as the run or longer (the fast
-    recipe's 2 epochs in a 1-epoch run) becomes half the run."""
-    if warmup_too_long(cfg, plan):
-        return MAX_WARMUP
-    return cfg.warmup * plan.steps_per_epoch / plan.total_steps
-
-
-def make_schedule(cfg: Config, plan: Plan) -> Schedule:
-    per = plan.steps_per_epoch if cfg.milestone_unit == "epoch" else 1
-    milestones = tuple(m * per / plan.total_steps for m in cfg.milestones)
-    return Schedule(cfg.schedule, warmup_fraction(cfg, plan), milestones, cfg.gamma)
+def place_model(model: nn.Module, device: torch.device, channels_last: bool = False,
+                sync_bn: bool = False) -> nn.Module:
+    """The model where it trains (before its optimizer and EMA copy are made): SyncBatchNorm
+    if asked (torchrun on CUDA), on `device`, in channels-last memory if asked."""
+    if sync_bn:
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    return model
 
 
 @contextmanager
@@ -109,40 +134,27 @@ class Diverged(UserError):
 
 
 class Trainer:
-    """Train `model` on `data` (a DataBundle) as `cfg` says; `fit()` returns the summary dict.
+    """Train `model` (placed by `place_model`) on `data` (a DataBundle) with `optim`, as
+    `settings` say, writing to `records`; `fit()` returns the summary dict.
     `on_epoch_end(model, epoch, step)` runs after each epoch's checkpoint (e.g. mask pictures).
     Under torchrun (`dist_info.enabled`) the model trains as DistributedDataParallel; only rank
     0 writes files."""
 
-    def __init__(self, cfg: Config, model: nn.Module, data, device: torch.device, amp: str,
-                 run_dir: Path, logger: RunLogger, model_info: dict[str, Any],
-                 dist_info: DistInfo | None = None,
+    def __init__(self, model: nn.Module, data, optim: Optimization, settings: Settings,
+                 records: Records, dist_info: DistInfo | None = None,
                  on_epoch_end: Callable[[nn.Module, int, int], None] | None = None):
-        self.cfg, self.data, self.device, self.amp = cfg, data, device, amp
-        self.run_dir, self.logger, self.model_info = run_dir, logger, model_info
+        self.model, self.data, self.settings, self.records = model, data, settings, records
+        self.device, self.amp = settings.device, settings.amp
+        self.run_dir, self.logger = records.run_dir, records.logger
         self.dist = dist_info or DistInfo()
         self.on_epoch_end = on_epoch_end
-        if cfg.sync_bn and self.dist.enabled:
-            if device.type != "cuda":
-                raise InvalidOption("sync_bn", True, "SyncBatchNorm needs CUDA devices; turn it "
-                                    "off on the CPU")
-            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        model.to(device)
-        if cfg.channels_last:
-            model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-        self.model = model
-        # the documented rule: "linear" multiplies the lr by the number of processes
-        self.base_lr = cfg.lr * (self.dist.world_size if cfg.lr_scaling == "linear" else 1)
-        self.optimizer = build_optimizer(model, cfg.optimizer, self.base_lr, cfg.weight_decay,
-                                         cfg.momentum, cfg.decay_norm_and_bias,
-                                         cfg.body_lr_scale)
-        self.scaler = torch.amp.GradScaler(device.type) if amp == "fp16" else None
-        self.ema = ModelEMA(model, cfg.ema_decay) if cfg.ema else None
-        self.plan = make_plan(cfg, len(data.train))
-        self.schedule = make_schedule(cfg, self.plan)
+        self.optimizer, self.base_lr, self.ema = optim.optimizer, optim.base_lr, optim.ema
+        self.plan, self.schedule = optim.plan, optim.schedule
+        self.scaler = torch.amp.GradScaler(self.device.type) if self.amp == "fp16" else None
         self.train_model = self._wrap(model)
-        self.step = TrainStep(self.train_model, self.optimizer, device, amp, self.scaler,
-                              self.ema, cfg.grad_clip, cfg.label_smoothing)
+        self.step = TrainStep(self.train_model, self.optimizer, self.device, self.amp,
+                              self.scaler, self.ema, settings.grad_clip,
+                              settings.label_smoothing)
         # counters: whole epochs done, batches done into the next epoch, optimizer steps
         self.completed_epochs, self.batch = 0, 0
         self.state = StepState()
@@ -169,8 +181,8 @@ class Trainer:
             model = DistributedDataParallel(
                 model, device_ids=[device.index] if device.type == "cuda" else None)
             # dropout and other global randomness differ per rank; data order does not
-            torch.manual_seed(derive_seed(self.cfg.seed, self.dist.rank, 3))
-        if self.cfg.compile:
+            torch.manual_seed(derive_seed(self.settings.seed, self.dist.rank, 3))
+        if self.settings.compile:
             model = cast(nn.Module, torch.compile(model))  # an OptimizedModule
         return model
 
@@ -208,7 +220,7 @@ class Trainer:
 
     def elapsed(self) -> float:
         local = self.local_elapsed()
-        if self.cfg.time_budget and self.dist.enabled:
+        if self.settings.time_budget and self.dist.enabled:
             # one clock for all ranks: the same lr, the same stop
             return float(all_reduce(torch.tensor([local], device=self.device), "max")[0])
         return local
@@ -217,8 +229,8 @@ class Trainer:
         """Where training stands in [0, 1]: steps done, or the budget's time spent if more
         (by `clock`, the training time read once per step: no communication here)."""
         progress = step / self.plan.total_steps
-        if self.cfg.time_budget:
-            progress = max(progress, self.clock / self.cfg.time_budget)
+        if self.settings.time_budget:
+            progress = max(progress, self.clock / self.settings.time_budget)
         return progress
 
     def lr_at(self, step: int) -> float:
@@ -226,13 +238,13 @@ class Trainer:
 
     def scale_at(self, step: int) -> float:
         """Progressive resizing: the side of the training batches, as a fraction of full."""
-        cfg = self.cfg
-        if cfg.low_res_scale < 1 and self.progress(step) < cfg.low_res_until:
-            return cfg.low_res_scale
+        s = self.settings
+        if s.low_res_scale < 1 and self.progress(step) < s.low_res_until:
+            return s.low_res_scale
         return 1.0
 
     def out_of_time(self) -> bool:
-        return bool(self.cfg.time_budget and self.elapsed() >= self.cfg.time_budget)
+        return bool(self.settings.time_budget and self.elapsed() >= self.settings.time_budget)
 
     def finished(self) -> bool:
         """The plan's steps are done or the budget is spent: no more training."""
@@ -252,7 +264,7 @@ class Trainer:
         self.clock = local[2]
         if local[0]:
             state.stop_requested = True  # a Ctrl-C on any rank stops every rank here
-        budget = self.cfg.time_budget
+        budget = self.settings.time_budget
         return bool(local[0] or local[1] or (budget and self.clock >= budget))
 
     # --- checkpoints ------------------------------------------------------------------------
@@ -265,10 +277,10 @@ class Trainer:
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "rng": rng_state(), "rng_per_rank": rng_all,
             "epoch": self.completed_epochs, "batch": self.batch, "step": self.state.step,
-            "train_time_s": train_time, "best": self.best, "config": to_dict(self.cfg),
+            "train_time_s": train_time, "best": self.best, "config": self.records.config,
             "classes": list(data.classes), "mean": data.mean.cpu(), "std": data.std.cpu(),
             "input_size": data.input_size, "crop_pct": data.crop_pct,
-            "model_info": self.model_info,
+            "model_info": self.records.model_info,
         }
 
     def save(self, name: str, ckpt: dict[str, Any]) -> Path:
@@ -281,7 +293,7 @@ class Trainer:
     def train_epoch(self, epoch: int) -> dict[str, Any]:
         """Train epoch `epoch` (0-based) from batch `self.batch` on; afterwards the counters
         say where training stands: the epoch complete, or stopped inside it."""
-        data, cfg, state = self.data, self.cfg, self.state
+        data, settings, state = self.data, self.settings, self.state
         data.train.set_epoch(epoch)
         state.batch = self.batch
         self.clock = self.elapsed()  # then read once per step, in should_stop
@@ -290,10 +302,10 @@ class Trainer:
         self.bar = bar
         try:
             hooks = EpochHooks(
-                self.lr_at, scale_at=self.scale_at if cfg.low_res_scale < 1 else None,
+                self.lr_at, scale_at=self.scale_at if settings.low_res_scale < 1 else None,
                 should_stop=lambda: self.should_stop(remaining, first), on_batch=bar.update,
-                on_log=self.log_step, log_every=cfg.log_every,
-                channels_last=cfg.channels_last)
+                on_log=self.log_step, log_every=settings.log_every,
+                channels_last=settings.channels_last)
             train = train_one_epoch(self.step, data.train, state, hooks, skip=self.batch)
         except NonFiniteLoss as exc:
             last = self.run_dir / "last.pt"
@@ -318,7 +330,7 @@ class Trainer:
         elapsed = self.local_elapsed()
         self.logger.log_step({**values, "epoch": values["step"] / self.plan.steps_per_epoch,
                               "elapsed_s": elapsed})
-        bar, budget = self.bar, self.cfg.time_budget
+        bar, budget = self.bar, self.settings.time_budget
         rate = bar.format_dict.get("rate") if bar is not None and not bar.disable else None
         if budget and rate:
             left = max(budget - elapsed, 0.0)
@@ -331,8 +343,8 @@ class Trainer:
         folded), with a progress bar (`what` names it)."""
         bar = self.logger.bar(len(loader), 0, what + (" (flip TTA)" if view == "tta" else ""))
         try:
-            return log_probs(evaluation_model(model, self.device, self.cfg.channels_last),
-                             loader, self.device, self.amp, self.cfg.channels_last, view,
+            return log_probs(evaluation_model(model, self.device, self.settings.channels_last),
+                             loader, self.device, self.amp, self.settings.channels_last, view,
                              on_batch=bar.update)
         finally:
             bar.close()
@@ -361,7 +373,7 @@ class Trainer:
                        ) -> bool:
         """Every `val_every`-th epoch, and the last one (`last`, when already known)."""
         last = self.last_epoch(epoch, train) if last is None else last
-        return last or (epoch + 1) % self.cfg.val_every == 0
+        return last or (epoch + 1) % self.settings.val_every == 0
 
     def epoch_row(self, epoch: int, train: dict[str, Any]) -> dict[str, Any]:
         """The epoch's metrics: training, validation (raw and EMA), optionally the test set
@@ -376,7 +388,7 @@ class Trainer:
             # after the run's last step this is evaluation, not training: off the clock, so
             # that a time budget is the training time reported
             paused = time.perf_counter()
-            keep = after_last_step and self.cfg.tta
+            keep = after_last_step and self.settings.tta
             val = self.validate("raw", self.model, "validation", keep)
             row.update(val_loss=val["loss"], val_acc=val["top1"])
             if ema is not None:
@@ -384,7 +396,7 @@ class Trainer:
                 row.update(ema_val_loss=ev["loss"], ema_val_acc=ev["top1"])
             if after_last_step:
                 self.off_clock += time.perf_counter() - paused
-        if self.cfg.monitor_test and data.test is not None:
+        if self.settings.monitor_test and data.test is not None:
             paused = time.perf_counter()
             row["test_acc"] = self._evaluate(self.model, data.test, what="test")["top1"]
             if ema is not None:
@@ -415,21 +427,8 @@ class Trainer:
 
     # --- the run ----------------------------------------------------------------------------
     def fit(self) -> dict[str, Any]:
-        cfg, plan = self.cfg, self.plan
-        if cfg.schedule == "step" and not cfg.milestones:
-            self.logger.print(f"note: a step schedule without milestones keeps the learning rate "
-                              f"at {self.base_lr:g} throughout; the recipes (fast, paper), a "
-                              "cosine schedule or milestones decay it")
-        if warmup_too_long(cfg, plan):
-            self.logger.print(f"note: the warm-up of {cfg.warmup:g} epochs is as long as the run "
-                              f"({plan.total_steps / plan.steps_per_epoch:g} epochs); warming up "
-                              f"over the first {MAX_WARMUP:.0%} of it instead")
-        if cfg.low_res_scale < 1:
-            side = self.data.input_size
-            low = scaled_side(side, cfg.low_res_scale)
-            self.logger.print(f"progressive resizing: training at {low}x{low} for the first "
-                              f"{cfg.low_res_until:.0%} of the run, then at {side}x{side}")
-        if cfg.time_budget and not self.finished():
+        plan = self.plan
+        if self.settings.time_budget and not self.finished():
             self.logger.print(self.budget_note())
         with graceful_interrupts(self.state, self.logger):
             for epoch in range(self.completed_epochs, plan.epochs):
@@ -450,7 +449,7 @@ class Trainer:
         """How many images the evaluation after the last step puts through the network on this
         process: validation of the raw (and EMA) weights, the chosen ones' mirror images under
         flip TTA, and the test set (twice under TTA)."""
-        info, tta = self.data.info, self.cfg.tta
+        info, tta = self.data.info, self.settings.tta
         val, test = info.get("val_size", 0), info.get("test_size", 0)
         weights = 2 if self.ema is not None else 1
         images = (weights + tta) * val + (1 + tta) * test
@@ -460,10 +459,10 @@ class Trainer:
     def eval_speed(self, size: int = 32) -> float:
         """Images per second of the evaluation model, timed on a second batch of `size` images
         (the first one warms it up); touches no random state and not the training model."""
-        model = evaluation_model(self.model, self.device, self.cfg.channels_last)
+        model = evaluation_model(self.model, self.device, self.settings.channels_last)
         side = self.data.input_size
         x = torch.full((size, 3, side, side), 0.5, device=self.device)
-        if self.cfg.channels_last:
+        if self.settings.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         seconds = 0.0
         for _ in range(2):
@@ -478,7 +477,7 @@ class Trainer:
     def budget_note(self) -> str:
         """What a time budget covers, and about how long the evaluation after it will take."""
         images = self.evaluation_images()
-        text = f"time budget: {self.cfg.time_budget:g} s of training"
+        text = f"time budget: {self.settings.time_budget:g} s of training"
         if not images:
             return text
         seconds = images / self.eval_speed()
@@ -488,7 +487,7 @@ class Trainer:
     def note_unspent_budget(self, elapsed: float) -> None:
         """A time-budgeted run that ran out of epochs (or iterations) well before its budget
         (cheap steps: progressive resizing, a fast machine) says how to use the rest."""
-        budget, plan = self.cfg.time_budget, self.plan
+        budget, plan = self.settings.time_budget, self.plan
         if budget and self.state.step >= plan.total_steps and elapsed < 0.9 * budget:
             epochs = plan.total_steps / plan.steps_per_epoch
             self.logger.print(
@@ -501,7 +500,7 @@ class Trainer:
         save last.pt with that choice and write the summary."""
         if not weights_in_sync(self.model):
             raise RuntimeError("the ranks ended with different weights")  # a bug, not the user's
-        data, cfg = self.data, self.cfg
+        data, tta = self.data, self.settings.tta
         candidates = {"raw": self.model}
         if self.ema is not None:
             candidates["ema"] = self.ema.module
@@ -509,32 +508,32 @@ class Trainer:
         if data.val is not None:
             # validation chooses, on the last epoch's numbers: they saw these very weights
             for name, m in candidates.items():
-                if name not in self.last_val or (cfg.tta and name not in self.last_probs):
-                    self.validate(name, m, f"final validation ({name} weights)", cfg.tta)
+                if name not in self.last_val or (tta and name not in self.last_probs):
+                    self.validate(name, m, f"final validation ({name} weights)", tta)
             chosen = max(candidates, key=lambda name: self.last_val[name]["top1"])
             val = self.last_val[chosen]
-            if cfg.tta:  # the mirror images complete the chosen weights' flip TTA
+            if tta:  # the mirror images complete the chosen weights' flip TTA
                 plain, labels = self.last_probs[chosen]
                 mirrored, _ = self._log_probs(candidates[chosen], data.val, "flip",
                                               f"final validation, mirror images ({chosen} "
                                               "weights)")
                 val = score(mirror_average(plain, mirrored), labels, data.num_classes)
-        test = self._evaluate(candidates[chosen], data.test, cfg.tta,
+        test = self._evaluate(candidates[chosen], data.test, tta,
                               f"final test ({chosen} weights)") \
             if data.test is not None else None
         final = self.checkpoint(train_time)  # all ranks
         self.save("last.pt", {**final, "eval_weights": chosen})
         summary = self.summary(train_time, chosen, val, test)
-        self.logger.write_summary(summary, to_dict(cfg))
+        self.logger.write_summary(summary, self.records.config)
         self.logger.print(result_table(summary))
         self.logger.print(f"run directory: {self.run_dir}")
         return summary
 
     def summary(self, train_time: float, chosen: str, val: dict | None,
                 test: dict | None) -> dict[str, Any]:
-        cfg, best, last = self.cfg, self.best, self.last_train
+        config, best, last = self.records.config, self.best, self.last_train
         return {
-            "model": cfg.model, "dataset": cfg.dataset, **self.model_info,
+            "model": config["model"], "dataset": config["dataset"], **self.records.model_info,
             "epochs": self.state.step / self.plan.steps_per_epoch, "steps": self.state.step,
             "train_time_s": train_time, "train_acc": last.get("acc"),
             "train_loss": last.get("loss"),
@@ -542,22 +541,12 @@ class Trainer:
             "test_acc": test["top1"] if test else None,
             "test_loss": test["loss"] if test else None,
             "val_images": val["count"] if val else 0, "test_images": test["count"] if test else 0,
-            "test_top5": test["top5"] if test else None, "eval_weights": chosen, "tta": cfg.tta,
+            "test_top5": test["top5"] if test else None, "eval_weights": chosen,
+            "tta": self.settings.tta,
             "best_val_acc": best["val_acc"] if best["epoch"] > 0 else None,
             "best_epoch": best["epoch"] if best["epoch"] > 0 else None,
             "device": str(self.device), "amp": self.amp, "world_size": self.dist.world_size,
-            "global_batch_size": cfg.batch_size * self.dist.world_size, "lr": self.base_lr,
+            "global_batch_size": config["batch_size"] * self.dist.world_size, "lr": self.base_lr,
             **self.data.info, "environment": environment(self.device),
         }
 
-
-def fit(cfg: Config, model: nn.Module, data, device: torch.device, amp: str, run_dir: Path,
-        logger: RunLogger, model_info: dict[str, Any], resume: dict | None = None,
-        dist_info: DistInfo | None = None,
-        on_epoch_end: Callable[[nn.Module, int, int], None] | None = None) -> dict[str, Any]:
-    """Train from scratch, or from `resume` (a checkpoint), and return the summary."""
-    trainer = Trainer(cfg, model, data, device, amp, run_dir, logger, model_info, dist_info,
-                      on_epoch_end)
-    if resume is not None:
-        trainer.restore(resume)
-    return trainer.fit()

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from resattn.models import AttentionModule, create_model
+from resattn.models import AttentionModule, AttentionOptions, create_model
 from resattn.models.activations import ChannelAttention, MixedAttention, SpatialAttention
 from resattn.models.soft_mask import EncoderDecoderMask, LocalMask
 
@@ -20,7 +20,7 @@ class FixedMask(nn.Module):
 
 def module_with_fixed_mask(residual: str, mask: torch.Tensor) -> AttentionModule:
     torch.manual_seed(0)
-    module = AttentionModule(16, levels=2, residual=residual).eval()
+    module = AttentionModule(16, 2, AttentionOptions(residual=residual)).eval()
     module.soft_mask = FixedMask(mask)
     module.post = nn.Identity()  # compare H itself, before the closing units
     return module

@@ -12,7 +12,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from ..errors import InvalidOption
-from .attention import AttentionModule
+from .attention import AttentionModule, AttentionOptions
 from .residual import residual_units
 
 STEMS = ("cifar", "imagenet", "mini")
@@ -105,23 +105,17 @@ class ResidualAttentionNet(nn.Module):
     pretrained_cfg: dict[str, Any]
 
     def __init__(self, spec: ArchSpec, num_classes: int, in_chans: int = 3,
-                 drop_rate: float = 0.0, attention: str = "mixed", residual: str = "arl",
-                 mask: str = "encoder_decoder", p: int | None = None, t: int | None = None,
-                 r: int | None = None, upsample_align_corners: bool = False,
-                 mask_head_bias: bool = True):
+                 drop_rate: float = 0.0, options: AttentionOptions | None = None):
         super().__init__()
-        p = spec.p if p is None else p
-        t = spec.t if t is None else t
-        r = spec.r if r is None else r
+        # every attention module alike: the spec's p, t, r unless `options` says otherwise
+        options = options or AttentionOptions(p=spec.p, t=spec.t, r=spec.r)
         self.num_classes = num_classes
         self.stem = make_stem(spec.stem, in_chans, spec.stem_chs)
         stages = []
         chs = spec.stem_chs
         for s in spec.stages:
             blocks: list[nn.Module] = [residual_units(chs, s.out_chs, s.units, s.stride)]
-            blocks += [AttentionModule(s.out_chs, s.levels, p, t, r, attention, residual, mask,
-                                       upsample_align_corners, mask_head_bias)
-                       for _ in range(s.modules)]
+            blocks += [AttentionModule(s.out_chs, s.levels, options) for _ in range(s.modules)]
             if s.post_units:
                 blocks.append(residual_units(s.out_chs, s.out_chs, s.post_units))
             stages.append(nn.Sequential(*blocks))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import fnmatch
+from dataclasses import fields
 from typing import Any
 
 from ..errors import InvalidOption
 from .activations import ATTENTION_TYPES
-from .attention import RESIDUAL_TYPES
+from .attention import RESIDUAL_TYPES, AttentionOptions
 from .network import ArchSpec, ResidualAttentionNet, StageSpec
 from .soft_mask import MASK_TYPES
 
@@ -90,8 +91,8 @@ _ARCHS: dict[str, ArchSpec] = {
     ),
 }
 
-OVERRIDES = ("in_chans", "drop_rate", "attention", "residual", "mask", "p", "t", "r",
-             "upsample_align_corners", "mask_head_bias")
+ATTENTION_KEYS = tuple(f.name for f in fields(AttentionOptions))  # p, t, r, attention, ...
+OVERRIDES = ("in_chans", "drop_rate", *ATTENTION_KEYS)
 
 
 def list_models(pattern: str | None = None, pretrained: bool = False) -> list[str]:
@@ -173,8 +174,10 @@ def create_model(name: str, num_classes: int | None = None, pretrained: bool = F
     spec = get_spec(name)
     num_classes = spec.num_classes if num_classes is None else num_classes
     _check_options(num_classes, overrides)
-    overrides.setdefault("drop_rate", spec.drop_rate)
-    return ResidualAttentionNet(spec, num_classes, **overrides)
+    attention = {k: overrides[k] for k in ATTENTION_KEYS if k in overrides}
+    options = AttentionOptions(**{"p": spec.p, "t": spec.t, "r": spec.r, **attention})
+    return ResidualAttentionNet(spec, num_classes, overrides.get("in_chans", 3),
+                                overrides.get("drop_rate", spec.drop_rate), options)
 
 
 # overrides that change the weights' shapes or use

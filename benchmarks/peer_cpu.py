@@ -23,12 +23,12 @@ import contextlib
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from resattn.engine.bench import seconds_per_call
 from resattn.engine.loop import autocast
 from resattn.engine.optim import build_optimizer
 from resattn.models import create_model, inference_model, quantize_int8
@@ -83,13 +83,10 @@ def load_peer(path: Path) -> torch.nn.Module:
 
 
 def timed(step, seconds: float, warmup: int = 2) -> float:
-    """images/s of `step()` (which returns its batch size) over at least `seconds`."""
-    for _ in range(warmup):
-        step()
-    start, images = time.perf_counter(), 0
-    while time.perf_counter() - start < seconds or images == 0:
-        images += step()
-    return images / (time.perf_counter() - start)
+    """images/s of `step()` (which returns its batch size): the median step over at least
+    `seconds`, by the library's own timer (torch.utils.benchmark), after `warmup` steps."""
+    images = step()
+    return images / seconds_per_call(step, seconds, warmup - 1)
 
 
 def peer_steps(model: torch.nn.Module):

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from ..engine.bench import measure
+from ..engine.bench import Case, measure
 from ..errors import UserError
 from ..models import count_flops, count_params, create_model, get_spec, list_models
 from ..models.stats import model_stats
@@ -78,9 +78,18 @@ class BenchPlan:
         return variants
 
 
+def measure_row(kwargs: dict) -> dict:
+    """One row: the model `kwargs["name"]`, built afresh (seed 0), measured as the rest of
+    `kwargs` says (a `Case`'s fields and `seconds`)."""
+    torch.manual_seed(0)
+    case = Case(**{k: kwargs[k] for k in Case.__dataclass_fields__})
+    return {"model": kwargs["name"], **measure(create_model(kwargs["name"]), case,
+                                               kwargs["seconds"])}
+
+
 def _worker(queue, kwargs):
     try:
-        queue.put(measure(**kwargs))
+        queue.put(measure_row(kwargs))
     except Exception as exc:  # reported in the table, not a crash of the whole benchmark
         queue.put({"error": f"{type(exc).__name__}: {exc}"})
 
@@ -117,7 +126,7 @@ def died(code: int | None) -> str:
 
 def run_here(kwargs: dict) -> dict:
     try:
-        result = measure(**kwargs)
+        result = measure_row(kwargs)
     except Exception as exc:  # reported in the table, not a crash of the whole benchmark
         result = {"error": f"{type(exc).__name__}: {exc}"}
     finally:

@@ -19,6 +19,7 @@ from torch import nn
 from ..data.loader import derive_seed
 from ..errors import Interrupted, UserError
 from ..provenance import environment
+from .bench import seconds_per_call
 from .checkpoint import rng_state, save_checkpoint, set_rng_state
 from .distributed import DistInfo, all_reduce, gather_objects, sync_buffers, weights_in_sync
 from .ema import ModelEMA
@@ -457,22 +458,19 @@ class Trainer:
 
     @torch.no_grad()
     def eval_speed(self, size: int = 32) -> float:
-        """Images per second of the evaluation model, timed on a second batch of `size` images
-        (the first one warms it up); touches no random state and not the training model."""
+        """Images per second of the evaluation model, timed on a batch of `size` images after
+        one that warms it up; touches no random state and not the training model."""
         model = evaluation_model(self.model, self.device, self.settings.channels_last)
         side = self.data.input_size
         x = torch.full((size, 3, side, side), 0.5, device=self.device)
         if self.settings.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        seconds = 0.0
-        for _ in range(2):
-            start = time.perf_counter()
+
+        def forward() -> None:
             with autocast(self.device, self.amp):
                 model(x)
-            if self.device.type == "cuda":
-                torch.cuda.synchronize(self.device)
-            seconds = time.perf_counter() - start
-        return size / max(seconds, 1e-9)
+
+        return size / max(seconds_per_call(forward, seconds=0.0, warmup=1), 1e-9)
 
     def budget_note(self) -> str:
         """What a time budget covers, and about how long the evaluation after it will take."""

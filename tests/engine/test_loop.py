@@ -112,10 +112,11 @@ def test_evaluate_metrics_match_a_hand_count():
                            [0., 9, 8, 7, 6, 5]])  # wrong, label 5 is 5th: in the top 5
     x = torch.arange(4.0).view(4, 1, 1, 1).expand(4, 3, 1, 1).clone()
     labels = torch.tensor([0, 1, 2, 5])
-    out = evaluate(Fixed(logits), [(x[:3], labels[:3]), (x[3:], labels[3:])], CPU, 6,
-                   return_predictions=True)
+    batches = [(x[:3], labels[:3]), (x[3:], labels[3:])]
+    out = evaluate(Fixed(logits), batches, CPU, 6)
     assert out["count"] == 4 and out["top1"] == 0.25 and out["top5"] == 1.0
-    assert out["predictions"] == [0, 0, 5, 1]
+    assert score(*log_probs(Fixed(logits), batches, CPU), 6,
+                 return_predictions=True)["predictions"] == [0, 0, 5, 1]
     assert out["per_class"] == [1.0, 0.0, 0.0, 0.0, 0.0, 0.0]
     confusion = torch.tensor(out["confusion"])
     assert confusion.sum() == 4 and confusion[1, 0] == 1 and confusion[5, 1] == 1

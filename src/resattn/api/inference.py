@@ -13,8 +13,7 @@ from torch import nn
 from ..config import Config, from_dict
 from ..data import BatchTransform
 from ..data.images import load_rgb
-from ..engine.loop import evaluate as evaluate_loader
-from ..engine.loop import evaluation_model
+from ..engine.loop import evaluation_model, log_probs, score
 from ..engine.predict import predict_probs, preprocess
 from ..errors import InvalidOption, UserError
 from ..runtime import resolve_amp, resolve_device
@@ -126,8 +125,9 @@ def evaluate(model_or_path: nn.Module | str | Path, split: str = "test", *,
         amp_, channels_last = "off", False
     else:  # as training evaluated it: the same module, the same kernels, the same numbers
         model = evaluation_model(model.to(device_), device_, channels_last)
-    metrics = evaluate_loader(model, loader, device_, len(ckpt["classes"]), amp_,
-                              channels_last, tta=tta, return_predictions=return_predictions)
+    probs, labels = log_probs(model, loader, device_, amp_, channels_last,
+                              "tta" if tta else "plain")
+    metrics = score(probs, labels, len(ckpt["classes"]), return_predictions)
     result = {"model": cfg.model, "dataset": cfg.dataset, "split": split,
               "images": metrics["count"], "loss": metrics["loss"], "top1": metrics["top1"],
               "top5": metrics["top5"], "tta": tta, **precision,

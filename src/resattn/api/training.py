@@ -107,18 +107,7 @@ def train_config(cfg: Config, run_dir: Path | None = None, resume: dict | None =
     model.set_grad_checkpointing(cfg.grad_checkpointing)
     started_from = init_model(model, cfg, init_source) if cfg.init else None
     info = model_info(cfg, data.num_classes, data.input_size)
-    if run_dir is None and dist_info.is_main:
-        run_dir = new_run_dir(cfg.out, cfg.model, cfg.dataset)
-    run_dir = Path(broadcast_object(str(run_dir) if run_dir is not None else None))
-    if dist_info.is_main:
-        try:
-            run_dir.mkdir(parents=True, exist_ok=True)
-        except (FileExistsError, NotADirectoryError):
-            raise UserError(f"cannot make the run directory {run_dir}: a file is in the way; "
-                            "choose another --out") from None
-        except PermissionError:
-            raise UserError(f"cannot write the run directory {run_dir} (permission denied); "
-                            "choose another --out") from None
+    run_dir = make_run_dir(cfg, run_dir, dist_info.is_main)
     logger = RunLogger(run_dir, enabled=dist_info.is_main, progress=progress)
     if resume is None:
         logger.write_config(to_toml(cfg))
@@ -144,6 +133,24 @@ def train_config(cfg: Config, run_dir: Path | None = None, resume: dict | None =
         logger.close()
         cleanup()
     return summary, run_dir
+
+
+def make_run_dir(cfg: Config, run_dir: Path | None, is_main: bool) -> Path:
+    """The run's directory: `run_dir` (a resume), else a new one under cfg.out, named by rank
+    0 and agreed by every rank; rank 0 makes it."""
+    if run_dir is None and is_main:
+        run_dir = new_run_dir(cfg.out, cfg.model, cfg.dataset)
+    run_dir = Path(broadcast_object(str(run_dir) if run_dir is not None else None))
+    if is_main:
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise UserError(f"cannot make the run directory {run_dir}: a file is in the way; "
+                            "choose another --out") from None
+        except PermissionError:
+            raise UserError(f"cannot write the run directory {run_dir} (permission denied); "
+                            "choose another --out") from None
+    return run_dir
 
 
 def sync_bn(cfg: Config, distributed: bool, device: torch.device) -> bool:

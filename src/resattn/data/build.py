@@ -178,9 +178,9 @@ def _folder_splits(cfg: DataConfig, how: Loading):
         if split is None:
             return None
         ds = FolderDataset(split, how.input_size, is_train, how.seed)
-        return FolderLoader(ds, how.batch_size if is_train else eval_bs, transform, is_train,
-                            torch.device(how.device), how.seed, how.workers, rank=how.rank,
-                            world_size=how.world_size)
+        return FolderLoader(ds, how.batch_size if is_train else eval_bs,
+                            transform.to(how.device), is_train, how.seed, how.workers,
+                            rank=how.rank, world_size=how.world_size)
 
     return train, val, splits.get("test"), noisy, make
 

@@ -172,14 +172,14 @@ def usable_cpus() -> int:
 
 class FolderLoader:
     """Same interface as `DeviceLoader`: seeded epoch order, per-rank shard, batches transformed
-    on `device`."""
+    on the device of `transform` (its mean and std), where they are delivered."""
 
     def __init__(self, dataset: FolderDataset, batch_size: int, transform: BatchTransform,
-                 train: bool, device: torch.device, seed: int = 0, workers: int = 2,
-                 rank: int = 0, world_size: int = 1):
+                 train: bool, seed: int = 0, workers: int = 2, rank: int = 0,
+                 world_size: int = 1):
         self.dataset = dataset
-        self.batch_size, self.train, self.device = batch_size, train, torch.device(device)
-        self.transform = transform.to(self.device)
+        self.batch_size, self.train = batch_size, train
+        self.transform, self.device = transform, transform.mean.device
         self.seed, self.workers = seed, workers
         self.rank, self.world_size, self.epoch = rank, world_size, 0
 

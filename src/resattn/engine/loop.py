@@ -274,10 +274,10 @@ def score(log_probs: torch.Tensor, labels: torch.Tensor, num_classes: int,
 
 def evaluate(model: nn.Module, loader: Iterable, device: torch.device, num_classes: int,
              amp: str = "off", channels_last: bool = False, tta: bool = False,
-             return_predictions: bool = False,
              on_batch: Callable[[], None] | None = None) -> dict:
     """`score` of `model` on `loader`; `tta` averages the softmax over the image and its mirror.
-    `on_batch` is called after each batch (a progress bar)."""
+    `on_batch` is called after each batch (a progress bar). For each image's prediction as
+    well, `score(*log_probs(...), return_predictions=True)`."""
     probs, labels = log_probs(model, loader, device, amp, channels_last,
                               "tta" if tta else "plain", on_batch)
-    return score(probs, labels, num_classes, return_predictions)
+    return score(probs, labels, num_classes)

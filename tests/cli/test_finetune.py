@@ -65,7 +65,10 @@ def test_pretrained_model_matches_its_file_and_a_tampered_file_is_refused(tmp_pa
 def test_pretrained_overrides_must_match_what_the_weights_were_trained_with():
     tag = default_tag("attention56")
     same = resattn.create_model(tag, in_chans=3, p=1, t=2, r=1, residual="arl", drop_rate=0.2)
-    assert same.pretrained_cfg["weights"] == tag and same.drop.p == 0.2
+    # one meaning per key, as load_model's: where the weights came from, and which they are
+    assert same.pretrained_cfg["source"] == tag and same.drop.p == 0.2
+    assert same.pretrained_cfg["weights"] == resattn.load_model(tag).pretrained_cfg["weights"]
+    assert same.pretrained_cfg["weights"] in ("raw", "ema")
     for key, value, trained in (("in_chans", 1, "3"), ("p", 2, "1"), ("residual", "nal", "'arl'"),
                                 ("mask_head_bias", False, "True")):
         with pytest.raises(resattn.errors.InvalidOption,
@@ -278,3 +281,26 @@ def test_init_weights_are_read_and_hashed_once(small_run, synthetic_cifar10, tmp
                                test_subset=100, batch_size=16, iterations=1,
                                out=str(tmp_path), progress=False)
     assert reads == [str(small_run)] and summary["steps"] == 1
+
+
+@pytest.mark.parametrize("which", ["raw", "ema"])
+def test_pretrained_cfg_weights_says_which_of_the_runs_weights_a_folder_holds(small_run, tmp_path,
+                                                                             which):
+    """`pretrained_cfg["weights"]` means one thing wherever the model comes from: which of the
+    run's weights (raw or EMA) the tensors are. A folder exported from the EMA weights says
+    "ema" when loaded back, and exports again as such; the source is where they came from."""
+    from resattn.engine.checkpoint import load_checkpoint, save_checkpoint
+
+    ckpt = load_checkpoint(small_run / "last.pt")
+    ckpt["ema"] = {"module": {k: v + 1 if v.is_floating_point() else v
+                              for k, v in ckpt["model"].items()}, "updates": 1}
+    save_checkpoint(ckpt, tmp_path / "with_ema.pt")
+    folder = resattn.export(str(tmp_path / "with_ema.pt"), tmp_path / "w", "safetensors",
+                            weights=which)["path"]
+    model = resattn.load_model(folder)
+    assert model.pretrained_cfg["weights"] == which
+    assert model.pretrained_cfg["source"] == str(folder)
+    direct = resattn.load_model(tmp_path / "with_ema.pt", weights=which)
+    assert_same_state(model.state_dict(), direct.state_dict())
+    again = resattn.export(model, tmp_path / "again", "safetensors")["path"]
+    assert resattn.load_model(again).pretrained_cfg["weights"] == which

@@ -37,6 +37,15 @@ def test_checksum_round_trip_and_detects_changed_content(tmp_path):
     assert ck.payload_sha256({"a": [1]}) != ck.payload_sha256({"a": (1,)})
 
 
+def test_a_loaded_checkpoint_saved_again_loads(tmp_path):
+    """What load_checkpoint returns (with its format marks) can be edited and saved again, and
+    the new file's checksum holds."""
+    loaded = ck.load_checkpoint(ck.save_checkpoint(state(), tmp_path / "a.pt"))
+    loaded["extra"] = 1
+    again = ck.load_checkpoint(ck.save_checkpoint(loaded, tmp_path / "b.pt"))
+    assert again["extra"] == 1 and torch.equal(again["model"]["w"], state()["model"]["w"])
+
+
 def test_a_checkpoint_without_checksum_still_loads(tmp_path):
     """Checkpoints written before the checksum (e.g. the published GPU run) stay readable."""
     torch.save({"format": ck.FORMAT, "version": ck.VERSION, **state()}, tmp_path / "old.pt")

@@ -178,7 +178,10 @@ def _checkpoint_from_meta(meta: dict[str, Any], state: dict[str, torch.Tensor],
                 "input_size": meta["input_size"], "crop_pct": meta.get("crop_pct", 1.0),
                 "mean": tensor_of(meta["mean"], meta["mean_shape"]),
                 "std": tensor_of(meta["std"], meta["std_shape"]), "model": state,
-                "eval_weights": "raw"}
+                "eval_weights": "raw",  # the one set of weights: under the "model" key
+                # which of the run's weights they are (an export says; a tag's record too)
+                "source_weights": meta.get("weights")
+                or (meta.get("training") or {}).get("weights") or "raw"}
     except (KeyError, TypeError, ValueError, RuntimeError):
         raise UserError(f"{source}: config.json lacks what the model needs (model, config, "
                         "classes, mean/std, input_size); export the weights again") from None
@@ -267,9 +270,16 @@ def load_model(path: str | Path, weights: str = "auto", device: str | torch.devi
     """
     ckpt = load_source(path)
     model, _ = model_from_checkpoint(ckpt, weights)
-    chosen = ckpt.get("eval_weights", "raw") if weights == "auto" else weights
-    model.pretrained_cfg = pretrained_cfg(ckpt, str(path), chosen)
+    model.pretrained_cfg = pretrained_cfg(ckpt, str(path), weights_of(ckpt, weights))
     return model.to(device)
+
+
+def weights_of(ckpt: dict[str, Any], weights: str = "auto") -> str:
+    """Which of a run's weights `model_from_checkpoint(ckpt, weights)` loads: raw or ema (the
+    run's validation choice for `auto`; for a weights folder or tag, the set it holds)."""
+    if "source_weights" in ckpt:
+        return ckpt["source_weights"]
+    return ckpt.get("eval_weights", "raw") if weights == "auto" else weights
 
 
 def checkpoint_of(model: nn.Module) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from .build import (
     load_source,
     model_from_checkpoint,
     weights_meta,
+    weights_of,
 )
 
 EXPORT_FILES = ("model.safetensors", "config.json", "README.md")
@@ -73,11 +74,14 @@ def save_pretrained(source: nn.Module | str | Path, folder: str | Path, weights:
     check_export_target(folder, force)
     if isinstance(source, nn.Module):
         model, ckpt, summary = source, checkpoint_of(source), None
+        which = getattr(source, "pretrained_cfg", {}).get("weights", "raw")
     else:
         ckpt = load_source(source)
         model, _ = model_from_checkpoint(ckpt, weights)
         summary = run_summary(source)
+        which = weights_of(ckpt, weights)
     meta = weights_meta(ckpt)
+    meta["weights"] = which  # which of the run's weights the file holds: raw or ema
     meta["config_sha256"] = description_digest(meta)
     if summary is not None:
         meta["metrics"] = {k: summary.get(k) for k in ("test_acc", "test_top5", "test_images",

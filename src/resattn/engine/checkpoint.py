@@ -75,11 +75,13 @@ def payload_sha256(state: Any) -> str:
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
     """Written whole or not at all (`files.replacing`): a crash or a full disk at any moment
     leaves either the old checkpoint or the new one, never a torn file."""
+    # what load_checkpoint returned may be saved again: its format marks are set anew
+    content = {k: v for k, v in state.items() if k not in ("format", "version")}
     # torch.save's writer raises RuntimeError when the disk is full
     with replacing(path, what="the checkpoint", advice="free some space or choose another "
                    "output folder, then resume", errors=(OSError, RuntimeError)) as tmp:
-        torch.save({"format": FORMAT, "version": VERSION, **state,
-                    "payload_sha256": payload_sha256(state)}, tmp)
+        torch.save({"format": FORMAT, "version": VERSION, **content,
+                    "payload_sha256": payload_sha256(content)}, tmp)
     return Path(path)
 
 

@@ -206,7 +206,10 @@ def _pretrained(tag: str, num_classes: int | None, overrides: dict[str, Any]
     model.load_state_dict(state)
     if num_classes is not None and num_classes != entry["num_classes"]:
         model.reset_classifier(num_classes)  # the pretrained body, a fresh head
-    model.pretrained_cfg = {"source": tag, "weights": tag, "classes": entry["classes"]
+    # the keys of resattn.load_model's: `source` where the weights came from, `weights` which
+    # of the run's weights they are (raw or EMA, as the run's validation chose)
+    weights = entry.get("weights") or (entry.get("training") or {}).get("weights") or "raw"
+    model.pretrained_cfg = {"source": tag, "weights": weights, "classes": entry["classes"]
                             if model.num_classes == entry["num_classes"] else None,
                             "num_classes": model.num_classes, "input_size": entry["input_size"],
                             "crop_pct": entry["crop_pct"], "mean": _tensor(entry, "mean"),

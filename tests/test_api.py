@@ -150,14 +150,18 @@ def test_the_final_evaluation_reuses_the_last_validation_and_shows_its_progress(
         views.append(view)
         return log_probs(model, loader, device, amp, channels_last, view, **kw)
 
-    log_probs = trainer.log_probs
+    log_probs, fold = trainer.log_probs, trainer.evaluation_model
+    folds = []
     monkeypatch.setattr(trainer, "log_probs", recording)
+    monkeypatch.setattr(trainer, "evaluation_model",
+                        lambda *a: folds.append(1) or fold(*a))
     summary, run = resattn.train(model="attention_test", data_dir=str(synthetic_cifar10),
                                  train_subset=64, val_size=100, test_subset=100, batch_size=32,
                                  epochs=1, ema=True, tta=tta, amp="off", out=str(tmp_path))
     row = json.loads((run / "metrics.jsonl").read_text())
     # the epoch's raw and EMA validation, (with TTA) the chosen weights' mirror images, the test
     assert views == (["plain", "plain", "flip", "tta"] if tta else ["plain"] * 3)
+    assert len(folds) == 3  # raw and EMA validated, then the chosen weights folded once
     chosen = summary["eval_weights"]
     other = "ema" if chosen == "raw" else "raw"
     key = {"raw": "val_acc", "ema": "ema_val_acc"}

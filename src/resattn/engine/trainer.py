@@ -338,29 +338,32 @@ class Trainer:
             bar.total = min(len(self.data.train), bar.n + math.ceil(rate * left))
             bar.set_postfix_str(f"budget: {format_duration(left)} left", refresh=True)
 
-    def _log_probs(self, model: nn.Module, loader, view: str = "plain",
+    def eval_copy(self, model: nn.Module) -> nn.Module:
+        """The copy of `model` evaluation runs: BN folded, in the training's memory format."""
+        return evaluation_model(model, self.device, self.settings.channels_last)
+
+    def _log_probs(self, copy: nn.Module, loader, view: str = "plain",
                    what: str = "validation") -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-image log-probabilities of `model` on `loader`, by its evaluation copy (BN
-        folded), with a progress bar (`what` names it)."""
+        """Per-image log-probabilities of an `eval_copy` on `loader`, with a progress bar
+        (`what` names it)."""
         bar = self.logger.bar(len(loader), 0, what + (" (flip TTA)" if view == "tta" else ""))
         try:
-            return log_probs(evaluation_model(model, self.device, self.settings.channels_last),
-                             loader, self.device, self.amp, self.settings.channels_last, view,
-                             on_batch=bar.update)
+            return log_probs(copy, loader, self.device, self.amp, self.settings.channels_last,
+                             view, on_batch=bar.update)
         finally:
             bar.close()
 
-    def _evaluate(self, model: nn.Module, loader, tta: bool = False,
+    def _evaluate(self, copy: nn.Module, loader, tta: bool = False,
                   what: str = "validation") -> dict[str, Any]:
-        """One evaluation, with a progress bar (`what` names it)."""
-        return score(*self._log_probs(model, loader, "tta" if tta else "plain", what),
+        """One evaluation of an `eval_copy`, with a progress bar (`what` names it)."""
+        return score(*self._log_probs(copy, loader, "tta" if tta else "plain", what),
                      self.data.num_classes)
 
     def validate(self, name: str, model: nn.Module, what: str, keep: bool) -> dict[str, Any]:
         """Validate `model` (the `name` weights: raw, ema) into `last_val`; `keep` also keeps
         its per-image log-probabilities, which the final flip TTA completes with the mirror
         images instead of seeing the plain ones twice."""
-        probs = self._log_probs(model, self.data.val, what=what)
+        probs = self._log_probs(self.eval_copy(model), self.data.val, what=what)
         self.last_val[name] = score(*probs, self.data.num_classes)
         if keep:
             self.last_probs[name] = probs
@@ -399,9 +402,10 @@ class Trainer:
                 self.off_clock += time.perf_counter() - paused
         if self.settings.monitor_test and data.test is not None:
             paused = time.perf_counter()
-            row["test_acc"] = self._evaluate(self.model, data.test, what="test")["top1"]
+            row["test_acc"] = self._evaluate(self.eval_copy(self.model), data.test,
+                                             what="test")["top1"]
             if ema is not None:
-                row["ema_test_acc"] = self._evaluate(ema.module, data.test,
+                row["ema_test_acc"] = self._evaluate(self.eval_copy(ema.module), data.test,
                                                      what="test (EMA)")["top1"]
             self.off_clock += time.perf_counter() - paused
         row.update(images_per_s=train["images_per_s"], epoch_s=train["seconds"],
@@ -510,15 +514,22 @@ class Trainer:
                     self.validate(name, m, f"final validation ({name} weights)", tta)
             chosen = max(candidates, key=lambda name: self.last_val[name]["top1"])
             val = self.last_val[chosen]
-            if tta:  # the mirror images complete the chosen weights' flip TTA
-                plain, labels = self.last_probs[chosen]
-                mirrored, _ = self._log_probs(candidates[chosen], data.val, "flip",
-                                              f"final validation, mirror images ({chosen} "
-                                              "weights)")
-                val = score(mirror_average(plain, mirrored), labels, data.num_classes)
-        test = self._evaluate(candidates[chosen], data.test, tta,
-                              f"final test ({chosen} weights)") \
+        mirror = data.val is not None and tta  # the mirror images complete the TTA of val
+        if not mirror and data.test is None:
+            return self.finish(train_time, chosen, val, None)
+        copy = self.eval_copy(candidates[chosen])  # folded once, for val and test
+        if mirror:
+            plain, labels = self.last_probs[chosen]
+            mirrored, _ = self._log_probs(copy, data.val, "flip", "final validation, mirror "
+                                          f"images ({chosen} weights)")
+            val = score(mirror_average(plain, mirrored), labels, data.num_classes)
+        test = self._evaluate(copy, data.test, tta, f"final test ({chosen} weights)") \
             if data.test is not None else None
+        return self.finish(train_time, chosen, val, test)
+
+    def finish(self, train_time: float, chosen: str, val: dict | None,
+               test: dict | None) -> dict[str, Any]:
+        """Save last.pt with the chosen weights marked, write and print the summary."""
         final = self.checkpoint(train_time)  # all ranks
         self.save("last.pt", {**final, "eval_weights": chosen})
         summary = self.summary(train_time, chosen, val, test)

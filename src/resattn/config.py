@@ -153,7 +153,8 @@ class Config:
     amp: str = option("auto", "autocast: auto = bf16 on CUDA and on CPUs with native bf16 "
                       "(AVX512-BF16 or AMX), else off (fp32)", ("auto", "bf16", "fp16", "off"))
     channels_last: bool = option(True, "NHWC memory format (faster convolutions)")
-    compile: bool = option(False, "torch.compile the training step", neutral=True, resumable=True)
+    compile: bool = option(False, "torch.compile the training step (on a GPU with SGD: the "
+                                      "whole step as one graph)", neutral=True, resumable=True)
     grad_checkpointing: bool = option(False, "activation checkpointing per block: less memory "
                                       "for one more forward pass, the same numbers",
                                       neutral=True, resumable=True)

@@ -8,6 +8,7 @@ import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -34,8 +35,11 @@ def autocast(device: torch.device, amp: str):
 
 
 def loss_fn(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0):
-    """Cross-entropy for class indices (N,) or soft targets (N, K) (mixup / cutmix)."""
-    return F.cross_entropy(logits.float(), targets, label_smoothing=label_smoothing)
+    """Cross-entropy for class indices (N,) or soft targets (N, K) (mixup / cutmix), in fp32
+    at least (autocast's bf16 / fp16 logits are widened; fp64 stays)."""
+    if logits.dtype != torch.float64:
+        logits = logits.float()
+    return F.cross_entropy(logits, targets, label_smoothing=label_smoothing)
 
 
 def scaled_side(side: int, scale: float) -> int:
@@ -147,7 +151,16 @@ class _Tally:
             raise NonFiniteLoss(step)
 
 
-def train_one_epoch(step: TrainStep, loader: Iterable, state: StepState, hooks: EpochHooks,
+class Step(Protocol):
+    """What `train_one_epoch` calls: a `TrainStep`, or the compiled whole-step `GraphStep`."""
+    model: nn.Module
+    device: torch.device
+
+    def __call__(self, x: torch.Tensor, targets: torch.Tensor,
+                 lr: float) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+def train_one_epoch(step: Step, loader: Iterable, state: StepState, hooks: EpochHooks,
                     skip: int = 0) -> dict:
     """One pass over `loader`, a `step` per batch (the first `skip` batches replayed without
     training, for exact resume mid-epoch), as `hooks` say. Metrics are summed over ranks.

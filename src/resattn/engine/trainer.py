@@ -23,6 +23,7 @@ from .bench import seconds_per_call
 from .checkpoint import rng_state, save_checkpoint, set_rng_state
 from .distributed import DistInfo, all_reduce, gather_objects, sync_buffers, weights_in_sync
 from .ema import ModelEMA
+from .graph_step import GraphStep, supports
 from .logger import RunLogger, format_duration, result_table
 from .loop import (
     EpochHooks,
@@ -152,10 +153,7 @@ class Trainer:
         self.optimizer, self.base_lr, self.ema = optim.optimizer, optim.base_lr, optim.ema
         self.plan, self.schedule = optim.plan, optim.schedule
         self.scaler = torch.amp.GradScaler(self.device.type) if self.amp == "fp16" else None
-        self.train_model = self._wrap(model)
-        self.step = TrainStep(self.train_model, self.optimizer, self.device, self.amp,
-                              self.scaler, self.ema, settings.grad_clip,
-                              settings.label_smoothing)
+        self.step = self._make_step(model)
         # counters: whole epochs done, batches done into the next epoch, optimizer steps
         self.completed_epochs, self.batch = 0, 0
         self.state = StepState()
@@ -169,6 +167,20 @@ class Trainer:
         self.t0 = time.perf_counter()
         self.best: dict[str, Any] = {"val_acc": -1.0, "epoch": -1}
         self.last_train: dict[str, Any] = {}
+
+    def _make_step(self, model: nn.Module) -> TrainStep | GraphStep:
+        """The training step: under `compile` on a GPU, the whole step as one graph where it
+        can be (SGD, one process, no fp16 scaling); else the model compiled inside an eager
+        step. (On a CPU, inductor's compilation of the whole step takes minutes even for the
+        tiny attention_test, and CPU training gains little from fewer kernel launches.)"""
+        s = self.settings
+        graph = self.device.type == "cuda" and supports(self.optimizer, self.amp,
+                                                       self.dist.enabled)
+        if s.compile and graph:
+            return GraphStep(model, cast(torch.optim.SGD, self.optimizer), self.device,
+                             self.amp, self.ema, s.grad_clip, s.label_smoothing)
+        return TrainStep(self._wrap(model), self.optimizer, self.device, self.amp, self.scaler,
+                         self.ema, s.grad_clip, s.label_smoothing)
 
     def _wrap(self, model: nn.Module) -> nn.Module:
         """The module the training step calls: DDP and/or torch.compile around `model`.

@@ -114,13 +114,14 @@ def correctness(args: argparse.Namespace) -> int:
     results["device_loader"] = check_device_loader(args.device)
     log(f"device loader: {results['device_loader']}")
     data = make_folder(out.parent / "gpu-folder-data" if args.keep else Path("/tmp/gpu-folder"))
-    common = ["--dataset", "folder", "--data-dir", str(data), "--model", "attention56",
+    common = ["--dataset", "folder", "--data-dir", str(data), "--model", args.model,
               "--device", args.device, "--batch-size", "16", "--no-progress", "--seed", "1",
               "--lr", "0.05", "--schedule", "cosine", "--workers", "2", "--val-size", "16"]
     runs = out / "runs"
     # 1. a few steps with bf16 autocast, channels-last and torch.compile
+    compiled = ["--compile"] if args.compile else []
     sh([*CLI, "train", *common, "--epochs", "2", "--amp", "bf16", "--channels-last",
-                   "--compile", "--out", str(runs / "compiled")], out, "train-compile")
+        *compiled, "--out", str(runs / "compiled")], out, "train-compile")
     run = next((runs / "compiled").iterdir())
     summary = json.loads((run / "summary.json").read_text())
     results["train_compile"] = {k: summary[k] for k in ("amp", "device", "steps", "test_acc",
@@ -314,11 +315,16 @@ def main() -> int:
         p.add_argument("--out", type=Path, required=True)
         p.add_argument("--device", default="cuda")
         p.add_argument("--keep", action="store_true", help="keep the generated data under OUT")
+        if name == "correctness":
+            p.add_argument("--model", default="attention56")
+            p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True,
+                           help="train with --compile (the whole step as one graph on CUDA)")
         if name == "throughput":
             p.add_argument("--models", nargs="+", default=list(THROUGHPUT_MODELS))
-            p.add_argument("--batch-sizes", type=int, nargs="+", default=[128, 512])
+            p.add_argument("--batch-sizes", type=int, nargs="+", default=[512, 1024])
             p.add_argument("--seconds", type=float, default=2.0)
             p.add_argument("--compiled", nargs="*", default=["attention56:train",
+                                                            "attention92:train",
                                                             "attention56:inference"],
                            type=lambda s: tuple(s.split(":")),
                            help="MODEL:MODE pairs also measured under torch.compile")

@@ -26,11 +26,21 @@ class ModelEMA:
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
+        self.apply(model, self.next_decay())
+
+    def next_decay(self) -> float:
+        """Count one more update and return its decay (warmed up)."""
         self.updates += 1
-        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        return min(self.decay, (1 + self.updates) / (10 + self.updates))
+
+    @torch.no_grad()
+    def apply(self, model: nn.Module, decay: float | torch.Tensor) -> None:
+        """ema = decay * ema + (1 - decay) * weights; buffers copied. `decay` may be a tensor
+        (the compiled whole step passes one, so its changing value recompiles nothing)."""
         ema_params: list[torch.Tensor] = list(self.module.parameters())
         params = [p.detach() for p in model.parameters()]
-        torch._foreach_lerp_(ema_params, params, 1 - d)
+        # the stubs know only numbers as the weight; a 0-dim tensor works as well
+        torch._foreach_lerp_(ema_params, params, 1 - decay)  # type: ignore[arg-type]
         # one fused copy for all BN statistics: a Python loop over ~600 buffers costs more than
         # the GPU work of a small model's step
         buffers = list(self.module.buffers())

@@ -79,13 +79,7 @@ class GraphStep:
                 start += len(params)
                 self._update(group, params, g, lrs[i])
             if self.ema is not None:
-                ema = list(self.ema.module.parameters())
-                new = [p.detach() for p in self.model.parameters()]
-                # a tensor weight (the stubs know only numbers): no recompilation as it warms up
-                torch._foreach_lerp_(ema, new, 1 - decay)  # type: ignore[call-overload]
-                buffers = list(self.ema.module.buffers())
-                if buffers:
-                    torch._foreach_copy_(buffers, list(self.model.buffers()))
+                self.ema.apply(self.model, decay)
         return loss.detach(), logits.detach()
 
     def _update(self, group: dict[str, Any], params: list, grads: list,
@@ -111,7 +105,5 @@ class GraphStep:
         lrs = torch.tensor([g["lr"] for g in groups], device=self.device)
         decay = torch.tensor(0.0, device=self.device)
         if self.ema is not None:
-            self.ema.updates += 1
-            n = self.ema.updates
-            decay = torch.tensor(min(self.ema.decay, (1 + n) / (10 + n)), device=self.device)
+            decay = torch.tensor(self.ema.next_decay(), device=self.device)
         return self.compiled(x, targets, lrs, decay)

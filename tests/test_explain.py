@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import cli
 from PIL import Image
 
 import resattn
@@ -108,3 +109,24 @@ def test_a_trained_and_an_untrained_model_look_different_on_the_fixed_scale():
         assert not np.array_equal(stretched, overlay_array(exp.image, heat, 32))
     assert abs(levels[0] - levels[1]) > 0.15, levels
     assert np.abs(colours[0] - colours[1]).max() > 64, colours  # of 255: another colour
+
+
+def test_gradcam_is_drawn_beside_the_masks(small_run, tmp_path):
+    pytest.importorskip("captum")
+    img = Image.fromarray(np.random.default_rng(5).integers(0, 255, (32, 32, 3), np.uint8))
+    plain, with_cam = Explainer(TAG)(img), Explainer(TAG, gradcam=True)(img)
+    assert plain.gradcam is None and with_cam.top == plain.top
+    cam = with_cam.gradcam
+    assert cam.shape == (32, 32) and cam.min() >= 0 and cam.max() == pytest.approx(1.0)
+    titles = [ax.get_title() for ax in with_cam.figure().axes if ax.images]
+    assert len(titles) == 1 + 3 + 1 and titles[-1].startswith("Grad-CAM / max")
+
+    img.save(tmp_path / "x.png")
+    out = tmp_path / "v"
+    for method in ("mask", "gradcam"):
+        proc = cli("visualize", str(small_run), str(tmp_path / "x.png"), "--out",
+                   str(out / method), "--method", method)
+        assert proc.returncode == 0, proc.stderr
+    with Image.open(out / "mask" / "x_masks.png") as a, \
+            Image.open(out / "gradcam" / "x_masks.png") as b:
+        assert b.width > a.width  # one panel more

@@ -45,7 +45,9 @@ FORBIDDEN = {
     # the engine takes objects (model, loaders, optimizer, plan, settings), not a Config
     "engine": {"api", "cli", "serve", "experiment", "config"},
     "weights": {"api", "cli", "serve"},
-    "viz": {"api", "cli", "serve", "engine"},
+    "viz": {"api", "cli", "serve", "engine", "saliency"},
+    # saliency maps and their metrics take a model and tensors: no data, config or drawing
+    "saliency": {"api", "cli", "serve", "experiment", "config", "data", "viz", "engine"},
     "api": {"cli"},
     "serve": {"cli"},
     "experiment": {"cli"},
@@ -86,9 +88,10 @@ def test_only_viz_draws():
 
 
 # Public entry points whose keyword-only options mirror their command's flags one to one
-# (`resattn evaluate`, `resattn export`): grouping them into option objects would lengthen
-# every call and show no flow.
-WIDE_ENTRY_POINTS = {"api/inference.py:evaluate", "api/exporting.py:export"}
+# (`resattn evaluate`, `resattn export`, `resattn explain`): grouping them into option objects
+# would lengthen every call and show no flow.
+WIDE_ENTRY_POINTS = {"api/inference.py:evaluate", "api/exporting.py:export",
+                     "api/faithfulness.py:faithfulness"}
 
 
 def test_functions_fit_on_a_screen_and_take_few_parameters():

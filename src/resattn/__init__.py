@@ -1,7 +1,8 @@
 """resattn: Residual Attention Networks (Wang et al., CVPR 2017) in PyTorch.
 
 Models: `create_model`, `list_models`, `inference_model`. Trained models: `train`,
-`load_model`, `evaluate`, `predict`, `explain`, `export`, `plot` (see `resattn.api`).
+`load_model`, `evaluate`, `predict`, `explain`, `faithfulness`, `export`, `plot` (see
+`resattn.api`).
 Each name is imported on first use: `import resattn` (and `resattn --help`) stays light.
 """
 
@@ -14,16 +15,18 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 # public name -> the module that defines it
-_HOMES = {"evaluate": ".api", "explain": ".api", "export": ".api", "load_model": ".api",
+_HOMES = {"evaluate": ".api", "explain": ".api", "export": ".api", "faithfulness": ".api",
+          "load_model": ".api",
           "plot": ".api", "predict": ".api", "train": ".api", "create_model": ".models",
           "inference_model": ".models", "list_models": ".models"}
 
-__all__ = ["__version__", "create_model", "evaluate", "explain", "export", "inference_model",
-           "list_models", "load_model", "plot", "predict", "train"]
+__all__ = ["__version__", "create_model", "evaluate", "explain", "export", "faithfulness",
+           "inference_model", "list_models", "load_model", "plot", "predict", "train"]
 
 if TYPE_CHECKING:  # what type checkers and editors see
     from .api import evaluate, export, load_model, plot, predict, train
     from .api.explain import explain
+    from .api.faithfulness import faithfulness
     from .models import create_model, inference_model, list_models
 
 

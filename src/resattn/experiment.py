@@ -278,3 +278,50 @@ def run_suite(suite: str, out: str | Path = "runs/experiments", recipe: str = "f
         indent=2) + "\n")
     save_figure(suite_chart(rows, f"{loaded.name}: {loaded.source}"), target / "chart.png")
     return target
+
+
+def explain_suite(suite: str, images: int = 500, methods: tuple[str, ...] | None = None,
+                  progress: bool = True, **where: Any) -> Path:
+    """Faithfulness of the saliency maps of every finished run of the suite (`resattn explain`
+    on each run's final model, `images` test images, the same seeded draw for all): per run
+    and method, deletion and insertion AUC and the difference to random order, with 95%
+    intervals, in OUT/SUITE/faithfulness.md; each run's own report in RUN/faithfulness/ (kept,
+    and reused when the same images and methods are asked again). `where`: as `suite_plan`."""
+    from .api.faithfulness import DEFAULT_METHODS, faithfulness, table_rows
+    from .files import write_text
+
+    loaded, planned = suite_plan(suite, **where)
+    methods = tuple(methods or DEFAULT_METHODS)
+    overrides = where.get("overrides") or {}
+    lines = [f"# {loaded.name}: faithfulness of the saliency maps", "",
+             f"{images} test images per run (seed 0, the same for every run); deletion and "
+             "insertion AUC, mean [95% bootstrap interval]; `- random`: the paired difference "
+             "to a random order (deletion: below 0 is better than random; insertion: above "
+             "0).", "", "| run | seed | test error % | method | deletion AUC | insertion AUC "
+             "| deletion - random | insertion - random |", "|---|---|---|---|---|---|---|---|"]
+    missing = []
+    for p in planned:
+        if p.status() != "done":
+            missing.append(f"{p.suite_run} (seed {p.seed})")
+            continue
+        saved = p.run_dir / "faithfulness" / "faithfulness.json"
+        report = json.loads(saved.read_text()) if saved.is_file() else None
+        if report is None or report["images"] != images or \
+                {r["method"].split(".")[0] for r in report["scores"]} != {*methods, "random"}:
+            print(f"{p.suite_run} seed {p.seed}: explaining {images} images", flush=True)
+            found = faithfulness(p.run_dir, images=images, methods=methods,
+                                 data_dir=overrides.get("data_dir"),
+                                 device=overrides.get("device") or "auto", progress=progress)
+            found.save(saved.parent)
+            report = found.to_dict()
+        summary = json.loads((p.run_dir / "summary.json").read_text())
+        error = f"{100 * (1 - summary['test_acc']):.2f}" if summary.get("test_acc") else "-"
+        lines += table_rows(report["scores"], f"{p.suite_run} | {p.seed} | {error} | ")
+    if missing:
+        lines += ["", f"Not trained yet (run `resattn experiment {loaded.name}` with the same "
+                  f"options first): {', '.join(missing)}."]
+    target = Path(where.get("out", "runs/experiments")) / loaded.name
+    target.mkdir(parents=True, exist_ok=True)
+    write_text(target / "faithfulness.md", "\n".join(lines) + "\n")
+    return target
+

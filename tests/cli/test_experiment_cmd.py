@@ -140,6 +140,26 @@ def test_tiny_suite_end_to_end_with_interruption(where, tmp_path, monkeypatch, r
     ev = cli("evaluate", run_dir, "--data-dir", str(data), "--json", "--test-subset", "100")
     assert ev.returncode == 0 and json.loads(ev.stdout)["images"] == 100
 
+    # the saliency maps of every finished run, one table; kept and reused when asked again
+    explained = cli(*common, "--explain", "4", "--methods", "mask")
+    assert explained.returncode == 0, explained.stderr
+    assert explained.stdout.count("explaining 4 images") == 2
+    table = (out / "tiny" / "faithfulness.md").read_text()
+    for run in ("arl", "nal"):
+        assert f"| {run} | 0 | " in table and " | mask.stage1 | " in table
+    assert table.count(" | random | ") == 2 and "Not trained yet" not in table
+    reused = cli(*common, "--explain", "4", "--methods", "mask")
+    assert reused.returncode == 0 and "explaining" not in reused.stdout
+    assert (out / "tiny" / "faithfulness.md").read_text() == table
+
+
+def test_explaining_a_suite_before_training_it_names_the_missing_runs(tmp_path):
+    suite = tmp_path / "tiny.toml"
+    suite.write_text(TINY.replace("{model}", "attention_test"))
+    proc = cli("experiment", str(suite), "--out", str(tmp_path / "exp"), "--explain", "4")
+    assert proc.returncode == 0, proc.stderr
+    assert "Not trained yet" in proc.stdout and "arl (seed 0), nal (seed 0)" in proc.stdout
+
 
 def test_set_seed_is_the_first_seed_and_seeds_share_the_split(tmp_path):
     suite = load_suite("arl-vs-nal")

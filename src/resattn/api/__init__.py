@@ -6,6 +6,7 @@
     resattn.evaluate(model)["top1"]                   # on the test split of its dataset
     resattn.predict(model, ["cat.jpg"], topk=3)      # [[("cat", 0.91), ...]]
     resattn.explain(model, ["cat.jpg"])[0].save("cat_masks.png")  # every soft mask
+    resattn.faithfulness(model, images=500).table()   # masks vs Grad-CAM vs random
     resattn.export(model, "model.onnx")               # or "torchscript", "safetensors"
     resattn.plot(run_dir)                             # run_dir/curves.png
 
@@ -16,10 +17,12 @@ from .build import build_model, load_data, load_model, load_source, model_from_c
 from .curves import plot
 from .explain import Explainer, Explanation, explain
 from .exporting import export
+from .faithfulness import Faithfulness, faithfulness
 from .inference import Predictor, evaluate, int8_model, predict
 from .sharing import save_pretrained
 from .training import train, train_config
 
-__all__ = ["Explainer", "Explanation", "Predictor", "build_model", "evaluate", "explain",
-           "export", "int8_model", "load_data", "load_model", "load_source",
-           "model_from_checkpoint", "plot", "predict", "save_pretrained", "train", "train_config"]
+__all__ = ["Explainer", "Explanation", "Faithfulness", "Predictor", "build_model", "evaluate",
+           "explain", "export", "faithfulness", "int8_model", "load_data", "load_model",
+           "load_source", "model_from_checkpoint", "plot", "predict", "save_pretrained", "train",
+           "train_config"]

@@ -22,6 +22,7 @@ from ..runtime import resolve_device
 from .build import load_model
 
 ORIGINAL_SHOWN = 256  # longest side, in pixels, of the original image kept for the picture
+GRADCAM_LABEL = "Grad-CAM / max"
 
 
 @dataclass
@@ -31,6 +32,9 @@ class Explanation:
     masks: dict[str, torch.Tensor]  # "stage<i>.module<j>" -> (C, h, w) soft mask in [0, 1]
     # the image as given (at most ORIGINAL_SHOWN pixels a side), when it is not the model's view
     original: np.ndarray | None = None
+    # Grad-CAM of the predicted class on the last feature map, at the input size, divided by
+    # its maximum (so in [0, 1]); None unless the Explainer was made with gradcam=True
+    gradcam: np.ndarray | None = None
 
     def channels(self, module: str) -> int:
         return int(self.masks[module].shape[0])
@@ -39,12 +43,15 @@ class Explanation:
                scale: str = "fixed"):
         """The `resattn visualize` picture (a matplotlib Figure): the original image when it is
         not the model's view, the model's view, then each module's soft mask (mean over
-        channels, or the chosen `channels`) overlaid as a heat map, with a colour bar.
+        channels, or the chosen `channels`) overlaid as a heat map, and Grad-CAM beside them
+        when it was computed, with a colour bar.
         `scale`: "fixed" (every mask on [0, 1]: pictures compare) or "stretch" (each mask to
         its own range, labelled as such)."""
         from ..viz import mask_figure, mask_maps
 
         maps = mask_maps(self.masks, self.image.shape[:2], channels)
+        if self.gradcam is not None:
+            maps[GRADCAM_LABEL] = self.gradcam
         name, prob = self.top[0]
         return mask_figure(self.image, maps, title or f"predicted {name} ({prob:.1%})",
                            scale=scale, original=self.original)
@@ -61,7 +68,7 @@ class Explainer:
     """Load `source` (a tag, run, checkpoint or weights folder) once; call it on PIL images."""
 
     def __init__(self, source: str | Path | nn.Module, device: str = "cpu", topk: int = 5,
-                 weights: str = "auto"):
+                 weights: str = "auto", gradcam: bool = False):
         model = source if isinstance(source, nn.Module) else load_model(source, weights)
         if not isinstance(model, ResidualAttentionNet):
             raise UserError(f"explain needs a Residual Attention Network, not a "
@@ -81,15 +88,26 @@ class Explainer:
         if not self.modules:
             raise UserError(f"{self.name} has no attention masks to show (residual=none)")
         self.topk = min(topk, len(self.classes))
+        if gradcam:
+            from ..saliency.maps import captum_attr
 
-    @torch.inference_mode()
+            captum_attr()  # a missing Captum fails here, before any image
+        self.gradcam = gradcam
+
     def __call__(self, image: Image.Image) -> Explanation:
         image = image.convert("RGB")
         batch = preprocess([image], self.size, self.crop_pct)  # (1, 3, S, S)
         x = normalize(batch.to(self.device), self.mean.to(self.device), self.std.to(self.device))
-        logits, masks = self.model.forward_with_masks(x)
+        with torch.inference_mode():
+            logits, masks = self.model.forward_with_masks(x)
         probs = logits.float().softmax(1)[0].cpu()
         top = probs.topk(self.topk)
+        cam = None
+        if self.gradcam:
+            from ..saliency.maps import gradcam
+
+            heat = gradcam(self.model, x, top.indices[:1].to(self.device))[0].cpu()
+            cam = (heat / heat.max().clamp_min(1e-12)).numpy()
         original = None
         if image.size != (self.size, self.size):
             shown = image.copy()
@@ -98,7 +116,8 @@ class Explainer:
         return Explanation(
             image=batch[0].permute(1, 2, 0).numpy(),
             top=[(self.classes[i], float(p)) for p, i in zip(top.values, top.indices)],
-            masks={k: v[0].float().cpu() for k, v in masks.items()}, original=original)
+            masks={k: v[0].float().cpu() for k, v in masks.items()}, original=original,
+            gradcam=cam)
 
 
 def explain(model_or_source: str | Path | nn.Module, images: list, *, topk: int = 5,

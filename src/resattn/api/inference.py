@@ -43,7 +43,7 @@ def int8_model(model: nn.Module, cfg: Config, ckpt: dict, images: int = CALIBRAT
     normalisation). `data`: the dataset already loaded on the CPU, if the caller has it.
     Returns (model, a record of the calibration for the output)."""
     from ..data.augment import normalize
-    from ..data.folder import FolderDataset
+    from ..data.build import draw_images
     from ..models import QuantizationError, quantize_int8
     from ..models.quantize import MIN_CALIBRATION
 
@@ -60,16 +60,8 @@ def int8_model(model: nn.Module, cfg: Config, ckpt: dict, images: int = CALIBRAT
             raise UserError(f"int8 calibrates on the training images of {cfg.dataset}, which "
                             f"could not be loaded ({exc}); give the data folder (--data-dir)"
                             ) from None
-    g = torch.Generator().manual_seed(seed)
-    train = data.train
-    assert train is not None  # loaded above, or by the caller with the training split
-    if hasattr(train, "data"):  # CIFAR: the split is one uint8 tensor
-        index = torch.randperm(len(train.data), generator=g)[:images]
-        batch = train.data.images[index]
-    else:  # image folder: decoded with the evaluation geometry, no augmentation
-        ds = FolderDataset(train.dataset.split, data.input_size, train=False)
-        index = torch.randperm(len(ds), generator=g)[:images]
-        batch = torch.stack([ds[int(i)][0] for i in index])
+    assert data.train is not None  # loaded above, or by the caller with the training split
+    batch, _ = draw_images(data.train, data.input_size, images, seed)
     calibration = normalize(batch, ckpt["mean"], ckpt["std"])
     try:
         quantized = quantize_int8(model, calibration, micro_batch=micro_batch)

@@ -19,6 +19,7 @@ COMMANDS = {
     "evaluate": "evaluate a checkpoint",
     "predict": "classify images with a checkpoint",
     "visualize": "attention-mask pictures",
+    "explain": "how faithful the masks, Grad-CAM and occlusion are (deletion/insertion)",
     "plot": "training curves of a run as a PNG",
     "export": "export to ONNX, TorchScript or safetensors",
     "experiment": "run an ablation suite of the paper",

@@ -10,7 +10,8 @@ import sys
 
 from ..config import suite_value
 from ..errors import Interrupted
-from ..experiment import run_suite, suite_names, suite_plan
+from ..experiment import explain_suite, run_suite, suite_names, suite_plan
+from ..saliency import METHODS
 from .common import add_device_arg
 
 
@@ -36,6 +37,13 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help: str) -> None:
     p.add_argument("--only", nargs="+", default=None, metavar="RUN",
                    help="run only these runs of the suite (names as in --dry-run)")
     p.add_argument("--dry-run", action="store_true", help="list the runs and their status")
+    p.add_argument("--explain", type=int, default=None, metavar="IMAGES",
+                   help="train nothing: measure how faithful the saliency maps of every finished "
+                        "run are (resattn explain on IMAGES test images each) and write "
+                        "faithfulness.md")
+    p.add_argument("--methods", nargs="+", default=None, metavar="METHOD",
+                   choices=METHODS,
+                   help="with --explain: the saliency methods (default: mask gradcam occlusion)")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bars (log lines only)")
     p.set_defaults(command=name)
@@ -51,6 +59,12 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         for p in suite_plan(args.suite, **where)[1]:
             print(f"{p.status():>7}  {p.suite_run} (seed {p.seed})  {p.run_dir}")
+        return 0
+    if args.explain is not None:
+        target = explain_suite(args.suite, args.explain, args.methods,
+                               progress=not args.no_progress, **where)
+        sys.stdout.write((target / "faithfulness.md").read_text())
+        print(f"written: {target / 'faithfulness.md'}")
         return 0
     try:
         target = run_suite(args.suite, **where, progress=not args.no_progress)

@@ -21,7 +21,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help: str) -> None:
                                    "attention module (mean over channels, or chosen channels) "
                                    "overlaid as a heat map with a colour bar, the predicted "
                                    "class, and the true class when the image's folder names "
-                                   "one.")
+                                   "one; with --method gradcam, Grad-CAM beside the masks.")
     add_source_arg(p)
     p.add_argument("paths", nargs="+", metavar="IMAGE_OR_FOLDER",
                    help="images or folders of images (searched recursively)")
@@ -32,6 +32,10 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help: str) -> None:
                    help="fixed: every mask coloured on [0, 1], so pictures of different models "
                         "and images compare; stretch: each mask over its own range, labelled as "
                         "such (default: %(default)s)")
+    p.add_argument("--method", choices=("mask", "gradcam"), default="mask",
+                   help="mask: the soft masks; gradcam: the masks and, beside them, Grad-CAM of "
+                        "the predicted class on the last feature map, divided by its maximum "
+                        "(needs the [explain] extra: Captum) (default: %(default)s)")
     add_device_arg(p)
     add_weights_arg(p)
     p.set_defaults(command=name)
@@ -66,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; give a folder for the PNG files")
-    explainer = Explainer(args.checkpoint, device=args.device, topk=1, weights=args.weights)
+    explainer = Explainer(args.checkpoint, device=args.device, topk=1, weights=args.weights,
+                          gradcam=args.method == "gradcam")
     files = image_files(args.paths)
     if not files:
         raise UserError("no image files found in the given paths")

@@ -213,3 +213,21 @@ def _folder_stats(train: FolderSplit, size: int, normalization: str,
     ds = FolderDataset(train.subset(index.sort().values), size, train=False)
     images = torch.stack([item[0] for item in (ds[i] for i in range(len(ds))) if item[1] >= 0])
     return image_stats(images, normalization)
+
+
+def draw_images(loader: DeviceLoader | FolderLoader, input_size: int, count: int,
+                seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """`count` images of a loader's split drawn at random (seeded), as they are evaluated:
+    (N, 3, S, S) uint8 and their labels, on the CPU, not normalised. Image folders are decoded
+    with the evaluation geometry; files that fail to decode are left out."""
+    g = torch.Generator().manual_seed(seed)
+    if isinstance(loader, DeviceLoader):  # CIFAR: the split is one uint8 tensor
+        index = torch.randperm(len(loader.data), generator=g)[:count].to(loader.data.images.device)
+        return loader.data.images[index].cpu(), loader.data.labels[index].cpu()
+    ds = FolderDataset(loader.dataset.split, input_size, train=False)
+    index = torch.randperm(len(ds), generator=g)[:count]
+    items = [item for item in (ds[int(i)] for i in index) if item[1] >= 0]
+    if not items:
+        return torch.zeros(0, 3, input_size, input_size, dtype=torch.uint8), \
+            torch.zeros(0, dtype=torch.long)
+    return torch.stack([it[0] for it in items]), torch.tensor([it[1] for it in items])

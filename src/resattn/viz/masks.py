@@ -58,14 +58,14 @@ def _overlay(ax, image: np.ndarray, heat: np.ndarray | None, title: str,
     ax.axis("off")
 
 
-def _colour_bar(fig: Figure, axes, scale: str) -> None:
+def _colour_bar(fig: Figure, axes, scale: str, label: str = "mask value (fixed scale)") -> None:
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
 
     bar = fig.colorbar(ScalarMappable(Normalize(0, 1), CMAP), ax=axes, fraction=0.025,
                        pad=0.02, alpha=0.5)
     if scale == "fixed":
-        bar.set_label("mask value (fixed scale)", fontsize=8)
+        bar.set_label(label, fontsize=8)
     else:
         bar.set_ticks([0, 1], labels=["min", "max"])
         bar.set_label("each panel stretched to its own range", fontsize=8)
@@ -100,19 +100,20 @@ def mask_figure(image: np.ndarray, maps: dict[str, np.ndarray], title: str,
 
 
 def mask_grid_figure(images: list[np.ndarray], maps: list[dict[str, np.ndarray]],
-                     titles: list[str]) -> Figure:
-    """One row per image: the input and its mean masks on the fixed [0, 1] scale, with a colour
-    bar (TensorBoard during training)."""
+                     titles: list[str], label: str = "mask value (fixed scale)") -> Figure:
+    """One row per image: the input and its maps (mean masks in TensorBoard during training;
+    saliency maps of every method for `resattn explain`) on the fixed [0, 1] scale, with a
+    colour bar that says what the value is (`label`)."""
     cols = 1 + max(len(m) for m in maps)
     fig = Figure(figsize=(1.8 * cols + 0.7, 1.9 * len(images)), dpi=80, layout="constrained")
     axes = fig.subplots(len(images), cols, squeeze=False)
     for row, (image, m, title) in enumerate(zip(images, maps, titles)):
         _overlay(axes[row, 0], image, None, title)
-        for ax, (label, heat) in zip(axes[row, 1:], m.items()):
-            _overlay(ax, image, heat, label if row == 0 else "")
+        for ax, (name, heat) in zip(axes[row, 1:], m.items()):
+            _overlay(ax, image, heat, name if row == 0 else "")
         for ax in axes[row, 1 + len(m):]:
             ax.axis("off")
-    _colour_bar(fig, axes, "fixed")
+    _colour_bar(fig, axes, "fixed", label)
     return fig
 
 

@@ -41,6 +41,13 @@ PY
 step evaluate "$run" --test-subset 128 --json
 step predict "$run" img0.png img1.png img2.png --topk 3
 step visualize "$run" img0.png --out masks
+# without the [explain] extra: the masks and random order work, Grad-CAM says how to install it
+step explain "$run" --images 8 --steps 4 --methods mask random --data-dir "$data" --out explain
+test -f explain/faithfulness_curves.png
+if resattn explain "$run" --images 8 --methods gradcam --data-dir "$data" > "$work/last.log" 2>&1 \
+        || ! grep -q "pip install 'resattn\[explain\]'" "$work/last.log"; then
+    cat "$work/last.log"; exit 1
+fi
 step plot "$run"
 step export "$run" --format onnx --out model.onnx
 step export "$run" --format torchscript --out model.pt

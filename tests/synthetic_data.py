@@ -94,3 +94,30 @@ def held_out_images(folder: Path, source: cifar.CifarSource):
     """(images, labels) of the test file of `cifar10_folder`: (N, 3, 32, 32) uint8 and (N,)."""
     name = source.test_files[0]
     return cifar.read_records(folder / name, source, source.member_md5[name])
+
+
+def imagenet_like_tree(root: Path, classes: int = 1000, per_class: int = 2, seed: int = 0,
+                       split: str = "train") -> Path:
+    """ROOT/<split>/nNNNNNNN/*.JPEG: `classes` classes of `per_class` JPEGs of ImageNet-like
+    sizes (most 500x375 or 375x500, the rest 200-800 px a side), quality 90, smooth colour
+    fields under noise (about 100 KB each, as ImageNet's average)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for c in range(classes):
+        folder = root / split / f"n{c:08d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            kind = rng.random()
+            if kind < 0.45:
+                w, h = 500, 375
+            elif kind < 0.7:
+                w, h = 375, 500
+            else:
+                w, h = (int(v) for v in rng.integers(200, 801, 2))
+            base = Image.fromarray(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8))
+            field = np.asarray(base.resize((w, h), Image.Resampling.BICUBIC), dtype=np.int16)
+            noisy = field + rng.integers(-24, 25, (h, w, 3), dtype=np.int16)
+            Image.fromarray(noisy.clip(0, 255).astype(np.uint8)).save(
+                folder / f"{split}_{c}_{i}.JPEG", quality=90)
+    return root

@@ -107,7 +107,7 @@ def test_every_option_has_a_flag_with_its_real_default():
             assert action.default is None  # only typed flags override recipe and file
             if DEFAULTS[key] is not None and not isinstance(DEFAULTS[key], list):
                 assert "[default " in action.help, key
-    assert "[default 0.1; recipe fast: 0.2]" in flags["lr"].help
+    assert "[default 0.1; recipe fast: 0.2; recipe imagenet: 0.0125]" in flags["lr"].help
     assert flags["model"].choices == tuple(resattn.list_models())
     assert sorted(k for keys in SECTIONS.values() for k in keys) == sorted(FIELDS)
 

@@ -79,7 +79,8 @@ class Config:
     body_lr_scale: float = option(1.0, "with --init: the body's learning rate relative to the "
                                   "classifier's (e.g. 0.1)", metavar="FACTOR")
     section("data")
-    dataset: str = option("cifar10", "cifar10, cifar100 or folder (your own images)", DATASETS)
+    dataset: str = option("cifar10", "cifar10, cifar100, folder (your own images) or "
+                          "shards (tar shards of them, `resattn data shard`)", DATASETS)
     data_dir: str | None = option(None, "where the data is (default: $RESATTN_DATA_DIR, else "
                                   "~/.cache/resattn)", metavar="PATH", neutral=True, resumable=True)
     label_type: str = option("fine", "CIFAR-100 labels: 100 fine or 20 coarse classes",
@@ -97,8 +98,8 @@ class Config:
                               metavar="N")
     download: bool = option(True, "download a missing dataset (CIFAR)", neutral=True,
                             resumable=True)
-    input_size: int = option(0, "image folders: side of the network input; 0 = the model's "
-                             "own", metavar="PIXELS")
+    input_size: int = option(0, "image folders and shards: side of the network input; 0 = "
+                             "the model's own", metavar="PIXELS")
     workers: int = option(4, "image folders: decoding processes (at most one per usable "
                           "CPU); 0 = in this process", neutral=True, resumable=True)
     section("augment")

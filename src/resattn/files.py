@@ -6,6 +6,7 @@ crash, a full disk or a failed check leaves the old file (or none), never a torn
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -74,6 +75,15 @@ def replacing(path: str | Path, *, what: str = "", advice: str = "choose another
             _sync(path.parent)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def sha256_of(path: str | Path) -> str:
+    """SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def write_text(path: str | Path, text: str, **kwargs) -> Path:

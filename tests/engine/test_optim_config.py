@@ -133,6 +133,20 @@ def test_recipes_and_layering(tmp_path):
     assert (cfg.lr, cfg.model, cfg.batch_size, cfg.ema) == (0.05, "attention92", 32, True)
 
 
+def test_imagenet_recipe_is_the_papers_protocol_on_8_processes():
+    cfg = resolve("imagenet")
+    assert (cfg.dataset, cfg.model, cfg.optimizer, cfg.momentum, cfg.weight_decay) == \
+        ("folder", "attention56_imagenet", "sgd", 0.9, 1e-4)
+    assert cfg.lr_scaling == "linear" and cfg.lr * 8 == pytest.approx(0.1)
+    assert cfg.batch_size * 8 == 256 and cfg.normalization == "channel"
+    # the paper's iterations at batch 256, in epochs of ImageNet-1k's training set
+    epochs_at = lambda iterations: iterations * 256 / 1_281_167  # noqa: E731
+    assert cfg.milestone_unit == "epoch" and cfg.schedule == "step" and cfg.gamma == 0.1
+    for ours, theirs in zip(cfg.milestones, (200_000, 400_000, 500_000), strict=True):
+        assert abs(ours - epochs_at(theirs)) < 0.2
+    assert abs(cfg.epochs - epochs_at(530_000)) < 0.2
+
+
 def test_config_toml_round_trip(tmp_path):
     cfg = resolve("fast", overrides={"data_dir": "/some/where", "milestones": [3, 4]})
     path = tmp_path / "config.toml"

@@ -9,10 +9,12 @@
     resattn.faithfulness(model, images=500).table()   # masks vs Grad-CAM vs random
     resattn.export(model, "model.onnx")               # or "torchscript", "safetensors"
     resattn.plot(run_dir)                             # run_dir/curves.png
+    resattn.api.write_shards("imagenet", "shards")     # then train with dataset="shards"
 
 The command line (`resattn ...`) only parses arguments, calls these and prints.
 """
 
+from ..data import write_shards
 from .build import build_model, load_data, load_model, load_source, model_from_checkpoint
 from .curves import plot
 from .explain import Explainer, Explanation, explain
@@ -25,4 +27,4 @@ from .training import train, train_config
 __all__ = ["Explainer", "Explanation", "Faithfulness", "Predictor", "build_model", "evaluate",
            "explain", "export", "faithfulness", "int8_model", "load_data", "load_model",
            "load_source", "model_from_checkpoint", "plot", "predict", "save_pretrained", "train",
-           "train_config"]
+           "train_config", "write_shards"]

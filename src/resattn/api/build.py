@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ..config import ARCHITECTURE, Config, from_dict
-from ..data import AugmentConfig, DataBundle, DataConfig, build_data
+from ..data import FOLDER_DATASETS, AugmentConfig, DataBundle, DataConfig, build_data
 from ..data.build import Loading
 from ..engine.checkpoint import load_checkpoint
 from ..errors import InvalidOption, UserError
@@ -54,7 +54,7 @@ def model_info(cfg: Config, num_classes: int, input_size: int) -> dict[str, int]
 
 
 def input_size_for(cfg: Config) -> int:
-    if cfg.dataset != "folder":
+    if cfg.dataset not in FOLDER_DATASETS:
         return 32
     return cfg.input_size or get_spec(cfg.model).input_size
 

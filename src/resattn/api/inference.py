@@ -11,7 +11,7 @@ from PIL import Image
 from torch import nn
 
 from ..config import Config, from_dict
-from ..data import BatchTransform
+from ..data import FOLDER_DATASETS, BatchTransform
 from ..data.images import load_rgb
 from ..engine.loop import evaluation_model, log_probs, score
 from ..engine.predict import predict_probs, preprocess
@@ -78,24 +78,17 @@ def evaluate(model_or_path: nn.Module | str | Path, split: str = "test", *,
              batch_size: int | None = None, test_subset: int = 0, device: str = "auto",
              amp: str = "auto", int8: bool = False,
              calibration_images: int = CALIBRATION_IMAGES, return_predictions: bool = False,
-             progress: bool = False) -> dict[str, Any]:
+             input_size: int | None = None, progress: bool = False) -> dict[str, Any]:
     """Loss, top-1, top-5, per-class accuracy and the confusion matrix of a trained model (a
     checkpoint, a run directory or a `load_model` model) on its dataset's test split, or on
     the validation images its run held out. The data splits are rebuilt from the checkpoint's
-    own configuration and normalised with its own statistics."""
+    own configuration and normalised with its own statistics. `input_size`: image folders
+    only, evaluate at another side than the model was trained at (the paper tests Attention-92
+    at 320 px), with the same crop fraction; needs per-channel normalisation."""
     if split not in SPLITS:
         raise InvalidOption("split", split, "choose test or val")
-    if batch_size is not None and batch_size < 1:
-        raise InvalidOption("batch_size", batch_size, "it must be >= 1")
-    if test_subset < 0:
-        raise InvalidOption("test_subset", test_subset, "it must be >= 0")
     model, ckpt = model_and_checkpoint(model_or_path, weights)
-    cfg = from_dict(ckpt["config"])
-    if data_dir is not None:
-        cfg.data_dir = data_dir
-    if batch_size is not None:
-        cfg.eval_batch_size = batch_size
-    cfg.test_subset = test_subset
+    cfg = _evaluation_config(ckpt, data_dir, batch_size, test_subset, input_size)
     device_ = resolve_device(device)
     amp_ = resolve_amp(amp, device_)
     # only the split evaluated (and the training images int8 calibrates on), normalised with
@@ -121,6 +114,7 @@ def evaluate(model_or_path: nn.Module | str | Path, split: str = "test", *,
                               "tta" if tta else "plain")
     metrics = score(probs, labels, len(ckpt["classes"]), return_predictions)
     result = {"model": cfg.model, "dataset": cfg.dataset, "split": split,
+              "input_size": data.input_size,
               "images": metrics["count"], "loss": metrics["loss"], "top1": metrics["top1"],
               "top5": metrics["top5"], "tta": tta, **precision,
               "per_class": dict(zip(ckpt["classes"], metrics["per_class"])),
@@ -129,6 +123,43 @@ def evaluate(model_or_path: nn.Module | str | Path, split: str = "test", *,
         result["predictions"] = metrics["predictions"]
         result["image_ids"] = _image_ids(loader, len(metrics["predictions"]))
     return result
+
+
+def _evaluation_config(ckpt: dict[str, Any], data_dir: str | None, batch_size: int | None,
+                       test_subset: int, input_size: int | None) -> Config:
+    """The checkpoint's configuration with what `evaluate` changes: where the data is, the
+    batch size, the test subset and the input side."""
+    if batch_size is not None and batch_size < 1:
+        raise InvalidOption("batch_size", batch_size, "it must be >= 1")
+    if test_subset < 0:
+        raise InvalidOption("test_subset", test_subset, "it must be >= 0")
+    cfg = from_dict(ckpt["config"])
+    if data_dir is not None:
+        cfg.data_dir = data_dir
+    if batch_size is not None:
+        cfg.eval_batch_size = batch_size
+    cfg.test_subset = test_subset
+    if input_size is not None:
+        cfg.input_size = check_input_size(input_size, cfg, ckpt)
+    return cfg
+
+
+def check_input_size(size: int, cfg: Config, ckpt: dict[str, Any]) -> int:
+    """An evaluation side other than the training one: image folders only, and only with
+    per-channel statistics (a per-pixel mean image has the training side)."""
+    if size < 1:
+        raise InvalidOption("input_size", size, "it must be >= 1")
+    trained = int(ckpt["input_size"])
+    if size == trained:
+        return size
+    if cfg.dataset not in FOLDER_DATASETS:
+        raise InvalidOption("input_size", size, f"{cfg.dataset} images are {trained} px; "
+                            "another size applies to image folders")
+    if ckpt["mean"].shape[-1] != 1:
+        raise InvalidOption("input_size", size, f"this model was trained with a per-pixel mean "
+                            f"image of {trained} px, which fits no other size; train with "
+                            "--normalization channel to evaluate at other sizes")
+    return size
 
 
 def _image_ids(loader, count: int) -> list | None:

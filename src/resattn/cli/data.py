@@ -1,4 +1,5 @@
-"""`resattn data`: fetch (if needed), verify and summarise a dataset and its splits."""
+"""`resattn data`: fetch (if needed), verify and summarise a dataset and its splits;
+`resattn data shard ROOT OUT`: pack an image folder into tar shards."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 
 import torch
 
-from ..api import load_data
+from ..api import load_data, write_shards
 from ..config import SECTIONS, resolve
 from .options import add_config_options, overrides
 
@@ -25,10 +26,54 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help: str) -> None:
                                    "with its train / val / test splits.")
     add_data_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.set_defaults(command=name)
+    p.set_defaults(command=name, data_command=None)
+    actions = p.add_subparsers(dest="data_command", metavar="{shard}",
+                               help="shard: pack an image folder into tar shards (without "
+                                    "it: summarise the dataset; default)")
+    shard = actions.add_parser(
+        "shard", help="pack an image folder into tar shards (dataset shards)",
+        description="Pack ROOT/{train,val,test}/<class>/<image> into OUT/<split>-NNNNNN.tar "
+                    "(WebDataset's layout, images shuffled across shards) and OUT/index.json "
+                    "(SHA-256 of every shard). Train from them with --dataset shards "
+                    "--data-dir OUT. Run it again after an interruption to finish; run it "
+                    "again when done to verify every shard's hash.")
+    shard.add_argument("root", metavar="ROOT", help="an image folder (ROOT/train/<class>/...)")
+    shard.add_argument("out", metavar="OUT", help="an empty or new folder for the shards")
+    shard.add_argument("--shard-size", type=int, default=1000, metavar="IMAGES",
+                       help="images per shard (default: %(default)s, about 110 MB of "
+                            "ImageNet JPEGs); at least one training shard per process")
+    shard.add_argument("--seed", type=int, default=0,
+                       help="seed of the shuffle across shards (default: %(default)s)")
+    shard.add_argument("--no-progress", dest="progress", action="store_false",
+                       help="no progress bar")
+
+
+def run_shard(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    bars: list = []  # made at the first shard: a mistake in the folder prints only its error
+
+    def progress(done: int, total: int) -> None:
+        if not bars:
+            bars.append(tqdm(total=total, unit="shard", desc="shard", dynamic_ncols=True,
+                             disable=not args.progress))
+        bars[0].update(done - bars[0].n)
+
+    try:
+        index = write_shards(args.root, args.out, args.shard_size, args.seed, progress)
+    finally:
+        for bar in bars:
+            bar.close()
+    counts = {name: sum(s["count"] for s in shards) for name, shards in index["splits"].items()}
+    print(f"{args.out}: " + ", ".join(f"{name} {counts[name]} images in {len(shards)} shards"
+                                      for name, shards in index["splits"].items()) +
+          f", {len(index['classes'])} classes; train with --dataset shards --data-dir {args.out}")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.data_command == "shard":
+        return run_shard(args)
     cfg = resolve(overrides=overrides(args))
     bundle = load_data(cfg, torch.device("cpu"), batch_size=256, progress=not args.json)
     summary = {"dataset": cfg.dataset, **bundle.info, "classes": bundle.classes,

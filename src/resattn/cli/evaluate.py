@@ -27,6 +27,10 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help: str) -> None:
                    help="where the run's dataset is (default: where the run found it, else "
                         "$RESATTN_DATA_DIR, else ~/.cache/resattn)")
     p.add_argument("--tta", action="store_true", help="average with the mirrored image")
+    p.add_argument("--input-size", type=int, default=None, metavar="PIXELS",
+                   help="image folders and shards: evaluate at this side instead of the "
+                        "training one (the paper tests Attention-92 at 320), with the same "
+                        "crop fraction; needs per-channel normalisation")
     p.add_argument("--batch-size", type=int, default=None,
                    help="default: the run's own evaluation batch size")
     add_weights_arg(p)
@@ -49,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
                       device=args.device, amp=args.amp, int8=args.int8,
                       calibration_images=args.calibration_images,
                       return_predictions=args.save_predictions is not None,
-                      progress=not args.json)
+                      input_size=args.input_size, progress=not args.json)
     classes = result.pop("classes")
     if args.save_predictions:
         write_text(args.save_predictions, json.dumps(
@@ -66,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2))
         return 0
     print(f"{result['model']} on {result['dataset']} {args.split} ({result['images']} images"
-          f"{', flip TTA' if args.tta else ''}, {result['precision']}): "
+          f" at {result['input_size']} px{', flip TTA' if args.tta else ''}, "
+          f"{result['precision']}): "
           f"loss {result['loss']:.4f}, top-1 {result['top1']:.2%}, top-5 {result['top5']:.2%}")
     width = max(len(c) for c in classes)
     for name, acc in result["per_class"].items():

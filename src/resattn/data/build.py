@@ -13,9 +13,11 @@ from .cifar import SOURCES, load_cifar_splits
 from .folder import FolderDataset, FolderLoader, FolderSplit, scan_folder
 from .images import CROP_PCT
 from .loader import AugmentConfig, BatchTransform, DeviceLoader, derive_seed, image_stats
+from .shards import ShardDataset, ShardLoader, ShardSplit, scan_shards
 from .splits import add_label_noise, stratified_indices
 
-DATASETS = (*SOURCES, "folder")
+FOLDER_DATASETS = ("folder", "shards")  # image files of any size: decoded, cropped, resized
+DATASETS = (*SOURCES, *FOLDER_DATASETS)
 STATS_SAMPLE = 2000  # folder datasets: normalisation statistics from this many training images
 
 
@@ -125,7 +127,7 @@ def build_data(cfg: DataConfig, loading: Loading | None = None, **options: Any) 
     if not set(how.splits) <= set(SPLITS):
         raise InvalidOption("splits", how.splits, f"choose from {', '.join(SPLITS)}")
     split_seed, size = how.split_seed, how.input_size
-    if cfg.dataset == "folder":
+    if cfg.dataset in FOLDER_DATASETS:
         train, val, test, noisy, make = _folder_splits(cfg, how)
     else:
         train, val, test, noisy, make = _cifar_splits(cfg, how)
@@ -140,7 +142,7 @@ def build_data(cfg: DataConfig, loading: Loading | None = None, **options: Any) 
     # the training images are read when no statistics are given (_cifar_splits)
     mean, std = how.stats if how.stats is not None else _stats(cfg, train, size, split_seed)
     transform = BatchTransform(_augment(cfg), mean, std, len(_classes(train, val, test)))
-    crop_pct = CROP_PCT if cfg.dataset == "folder" else 1.0  # CIFAR images are native size
+    crop_pct = CROP_PCT if cfg.dataset in FOLDER_DATASETS else 1.0  # CIFAR images are native size
     loaders = {name: make(split, name == "train", transform) if name in how.splits else None
                for name, split in (("train", train), ("val", val), ("test", test))}
     return DataBundle(loaders["train"], loaders["val"], loaders["test"],
@@ -154,22 +156,34 @@ def _classes(*splits: Any) -> Any:
 
 def _augment(cfg: DataConfig) -> AugmentConfig:
     # image folders: random-resized-crop already crops
-    return replace(cfg.augment, crop_padding=0) if cfg.dataset == "folder" else cfg.augment
+    return (replace(cfg.augment, crop_padding=0) if cfg.dataset in FOLDER_DATASETS
+            else cfg.augment)
 
 
 def _stats(cfg: DataConfig, train: Any, size: int,
            split_seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    if cfg.dataset == "folder":
+    if cfg.dataset in FOLDER_DATASETS:
         return _folder_stats(train, size, cfg.augment.normalization,
                              derive_seed(split_seed, STATS_STREAM))
     return image_stats(train.images, cfg.augment.normalization)
 
 
+def image_dataset(split: FolderSplit | ShardSplit, size: int, train: bool,
+                  seed: int = 0) -> FolderDataset:
+    """The decoding dataset of an image-folder or shard split."""
+    if isinstance(split, ShardSplit):
+        return ShardDataset(split, size, train, seed)
+    return FolderDataset(split, size, train, seed)
+
+
 def _folder_splits(cfg: DataConfig, how: Loading):
     if cfg.data_dir is None:
         raise InvalidOption("data_dir", None, "the folder dataset needs a folder holding "
-                            "train/<class>/ images")
-    splits = scan_folder(Path(cfg.data_dir))
+                            "train/<class>/ images" if cfg.dataset == "folder" else
+                            "the shards dataset needs the folder `resattn data shard` wrote")
+    splits: dict[str, Any] = (scan_folder(Path(cfg.data_dir)) if cfg.dataset == "folder"
+                              else scan_shards(Path(cfg.data_dir)))
+    loader_class = FolderLoader if cfg.dataset == "folder" else ShardLoader
     train, val, noisy = _split(splits["train"], cfg, how.split_seed, "val" in splits)
     val = splits.get("val", val)
     eval_bs = how.eval_batch_size or how.batch_size
@@ -177,8 +191,8 @@ def _folder_splits(cfg: DataConfig, how: Loading):
     def make(split: Any, is_train: bool, transform: BatchTransform):  # a FolderSplit or None
         if split is None:
             return None
-        ds = FolderDataset(split, how.input_size, is_train, how.seed)
-        return FolderLoader(ds, how.batch_size if is_train else eval_bs,
+        ds = image_dataset(split, how.input_size, is_train, how.seed)
+        return loader_class(ds, how.batch_size if is_train else eval_bs,
                             transform.to(how.device), is_train, how.seed, how.workers,
                             rank=how.rank, world_size=how.world_size)
 
@@ -206,11 +220,11 @@ def _cifar_splits(cfg: DataConfig, how: Loading):
     return train, val, read.get("test"), noisy, make
 
 
-def _folder_stats(train: FolderSplit, size: int, normalization: str,
+def _folder_stats(train: FolderSplit | ShardSplit, size: int, normalization: str,
                   seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     count = min(len(train), STATS_SAMPLE)
     index = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:count]
-    ds = FolderDataset(train.subset(index.sort().values), size, train=False)
+    ds = image_dataset(train.subset(index.sort().values), size, train=False)
     images = torch.stack([item[0] for item in (ds[i] for i in range(len(ds))) if item[1] >= 0])
     return image_stats(images, normalization)
 
@@ -224,7 +238,7 @@ def draw_images(loader: DeviceLoader | FolderLoader, input_size: int, count: int
     if isinstance(loader, DeviceLoader):  # CIFAR: the split is one uint8 tensor
         index = torch.randperm(len(loader.data), generator=g)[:count].to(loader.data.images.device)
         return loader.data.images[index].cpu(), loader.data.labels[index].cpu()
-    ds = FolderDataset(loader.dataset.split, input_size, train=False)
+    ds = image_dataset(loader.dataset.split, input_size, train=False)
     index = torch.randperm(len(ds), generator=g)[:count]
     items = [item for item in (ds[int(i)] for i in index) if item[1] >= 0]
     if not items:

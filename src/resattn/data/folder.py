@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from .download import DataError
@@ -141,9 +142,13 @@ class FolderDataset(Dataset):
     def __len__(self) -> int:
         return len(self.split)
 
+    def load(self, i: int) -> Image.Image:
+        """Image i, decoded to RGB (ImageReadError when it cannot be)."""
+        return load_rgb(self.split.paths[i], self.max_pixels)
+
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int, int]:
         try:
-            img = load_rgb(self.split.paths[i], self.max_pixels)
+            img = self.load(i)
         except ImageReadError:
             return torch.zeros(3, self.size, self.size, dtype=torch.uint8), -1, i
         if self.train:

@@ -6,7 +6,6 @@ in this package and checked against their hash on every load."""
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import json
 from functools import cache
 from importlib import resources
@@ -16,7 +15,7 @@ from typing import Any
 import torch
 
 from ..errors import InvalidOption, UserError
-from ..files import write_text
+from ..files import sha256_of, write_text
 from .safetensors import load_file, save_file
 
 REGISTRY = "registry.json"
@@ -53,14 +52,6 @@ def default_tag(model: str) -> str | None:
 
 def weights_file(tag: str) -> Path:
     return Path(str(resources.files(__name__).joinpath(get_weights(tag)["file"])))
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_state(tag: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -48,6 +48,15 @@ if resattn explain "$run" --images 8 --methods gradcam --data-dir "$data" > "$wo
         || ! grep -q "pip install 'resattn\[explain\]'" "$work/last.log"; then
     cat "$work/last.log"; exit 1
 fi
+# an image folder packed into shards, trained from, and evaluated at another size
+for c in 0 1; do mkdir -p "photos/train/c$c" "photos/test/c$c"; done
+for i in 0 1 2; do for c in 0 1; do cp "img$i.png" "photos/train/c$c/$i.png"; done; done
+cp img0.png photos/test/c0/; cp img1.png photos/test/c1/
+step data shard photos shards --shard-size 2 --no-progress
+step train --dataset shards --data-dir shards --model attention_test --input-size 32 \
+    --val-size 2 --batch-size 2 --iterations 1 --normalization channel --workers 0 \
+    --out shard-runs --no-progress
+step evaluate "$(ls -d shard-runs/*/)" --input-size 40 --json
 step plot "$run"
 step export "$run" --format onnx --out model.onnx
 step export "$run" --format torchscript --out model.pt

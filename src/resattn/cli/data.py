@@ -65,7 +65,8 @@ def run_shard(args: argparse.Namespace) -> int:
         for bar in bars:
             bar.close()
     counts = {name: sum(s["count"] for s in shards) for name, shards in index["splits"].items()}
-    print(f"{args.out}: " + ", ".join(f"{name} {counts[name]} images in {len(shards)} shards"
+    print(f"{args.out}: " + ", ".join(f"{name} {counts[name]} images in {len(shards)} shard"
+                                      f"{'' if len(shards) == 1 else 's'}"
                                       for name, shards in index["splits"].items()) +
           f", {len(index['classes'])} classes; train with --dataset shards --data-dir {args.out}")
     return 0

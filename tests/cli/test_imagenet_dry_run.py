@@ -48,6 +48,12 @@ def test_dry_run_of_the_imagenet_recipe(synthetic_imagenet, tmp_path):
     assert s["lr"] == pytest.approx(0.0125) and s["val_images"] == 100
     ckpt = torch.load(run / "last.pt", weights_only=False, map_location="cpu")
     assert ckpt["input_size"] == 224 and ckpt["mean"].shape == (3, 1, 1)
+    # tested at 320 px as the paper tests Attention-92
+    proc = spawn("evaluate", str(run), "--split", "val", "--input-size", "320", "--json",
+                 "--amp", "off")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)
+    assert (result["input_size"], result["images"]) == (320, 100)
 
 
 def test_dry_run_from_shards_on_two_processes(synthetic_imagenet, tmp_path):

@@ -12,6 +12,12 @@ order drawn from (seed, epoch), each process shuffles the images of its own shar
 epoch, rank), and every process runs the same number of steps. The order is a pure function of
 those numbers, so resume stays exact. Images are read by their byte range (a seek, no
 extraction); nothing from a shard is ever written to disk.
+
+Written with the standard library's `tarfile`, not the `webdataset` package: its readers stream
+each shard through a shuffle buffer, so which image comes when depends on the buffer and the
+number of workers, and a resumed run cannot replay an epoch exactly; reading by byte range from
+an index gives that order for free. The format is WebDataset's, so its package reads these
+shards too (and streams them from object storage, which this reader does not).
 """
 
 from __future__ import annotations

@@ -55,6 +55,15 @@ def test_explain_writes_the_report_and_prints_the_table(small_run, synthetic_cif
     assert json.loads(as_json.stdout)["scores"] == saved["scores"]
 
 
+def test_no_progress_hides_the_bar_and_changes_nothing_else(small_run, synthetic_cifar10):
+    args = ("explain", str(small_run), "--images", "4", "--steps", "2", "--methods", "mask",
+            "--data-dir", str(synthetic_cifar10))
+    shown, hidden = cli(*args), cli(*args, "--no-progress")
+    assert shown.returncode == hidden.returncode == 0, hidden.stderr
+    assert "explain:" in shown.stderr and "explain:" not in hidden.stderr
+    assert hidden.stdout == shown.stdout
+
+
 def test_an_out_that_is_a_file_is_refused_and_left_alone(small_run, synthetic_cifar10,
                                                          tmp_path):
     target = tmp_path / "notes.txt"

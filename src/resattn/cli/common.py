@@ -40,6 +40,11 @@ def add_weights_arg(p: argparse.ArgumentParser) -> None:
                    help="raw or EMA weights; auto: what the run chose on validation")
 
 
+def add_progress_arg(p: argparse.ArgumentParser, what: str = "no progress bars") -> None:
+    """--no-progress (args.progress False): for logs and CI, where a bar's redraws are noise."""
+    p.add_argument("--no-progress", dest="progress", action="store_false", help=what)
+
+
 def add_source_arg(p: argparse.ArgumentParser) -> None:
     """The model a command works on: a run, a checkpoint, a weights folder or a published tag."""
     p.add_argument("checkpoint", metavar="MODEL",

@@ -10,6 +10,7 @@ import torch
 
 from ..api import load_data, write_shards
 from ..config import SECTIONS, resolve
+from .common import add_progress_arg
 from .options import add_config_options, overrides
 
 DATA_KEYS = set(SECTIONS["data"]) - {"input_size", "workers"}
@@ -44,8 +45,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help: str) -> None:
                             "ImageNet JPEGs); at least one training shard per process")
     shard.add_argument("--seed", type=int, default=0,
                        help="seed of the shuffle across shards (default: %(default)s)")
-    shard.add_argument("--no-progress", dest="progress", action="store_false",
-                       help="no progress bar")
+    add_progress_arg(shard, "no progress bar")
 
 
 def run_shard(args: argparse.Namespace) -> int:

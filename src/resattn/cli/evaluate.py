@@ -9,7 +9,14 @@ from pathlib import Path
 from ..api.inference import evaluate
 from ..errors import UserError
 from ..files import write_text
-from .common import add_amp_arg, add_device_arg, add_int8_args, add_source_arg, add_weights_arg
+from .common import (
+    add_amp_arg,
+    add_device_arg,
+    add_int8_args,
+    add_progress_arg,
+    add_source_arg,
+    add_weights_arg,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str, help: str) -> None:
@@ -37,6 +44,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help: str) -> None:
     add_device_arg(p)
     add_amp_arg(p)
     p.add_argument("--json", action="store_true", help="print one JSON document")
+    add_progress_arg(p, "no progress bar (--json has none either)")
     p.add_argument("--confusion", default=None, metavar="OUT.png",
                    help="also draw the confusion matrix into this PNG")
     p.add_argument("--save-predictions", default=None, metavar="FILE.json",
@@ -53,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
                       device=args.device, amp=args.amp, int8=args.int8,
                       calibration_images=args.calibration_images,
                       return_predictions=args.save_predictions is not None,
-                      input_size=args.input_size, progress=not args.json)
+                      input_size=args.input_size, progress=args.progress and not args.json)
     classes = result.pop("classes")
     if args.save_predictions:
         write_text(args.save_predictions, json.dumps(

@@ -12,7 +12,7 @@ from ..config import suite_value
 from ..errors import Interrupted
 from ..experiment import explain_suite, run_suite, suite_names, suite_plan
 from ..saliency import METHODS
-from .common import add_device_arg
+from .common import add_device_arg, add_progress_arg
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str, help: str) -> None:
@@ -44,8 +44,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help: str) -> None:
     p.add_argument("--methods", nargs="+", default=None, metavar="METHOD",
                    choices=METHODS,
                    help="with --explain: the saliency methods (default: mask gradcam occlusion)")
-    p.add_argument("--no-progress", action="store_true",
-                   help="no progress bars (log lines only)")
+    add_progress_arg(p, "no progress bars (log lines only)")
     p.set_defaults(command=name)
 
 
@@ -62,12 +61,12 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.explain is not None:
         target = explain_suite(args.suite, args.explain, args.methods,
-                               progress=not args.no_progress, **where)
+                               progress=args.progress, **where)
         sys.stdout.write((target / "faithfulness.md").read_text())
         print(f"written: {target / 'faithfulness.md'}")
         return 0
     try:
-        target = run_suite(args.suite, **where, progress=not args.no_progress)
+        target = run_suite(args.suite, **where, progress=args.progress)
     except Interrupted as exc:
         print(f"{exc}; rerun the same command to continue the suite")
         return 130

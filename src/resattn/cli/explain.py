@@ -11,7 +11,7 @@ from pathlib import Path
 from ..api.faithfulness import DEFAULT_METHODS, faithfulness
 from ..errors import UserError
 from ..saliency import BASELINES, METHODS
-from .common import add_device_arg, add_source_arg, add_weights_arg, one_line
+from .common import add_device_arg, add_progress_arg, add_source_arg, add_weights_arg, one_line
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str, help: str) -> None:
@@ -51,6 +51,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help: str) -> None:
     add_weights_arg(p)
     add_device_arg(p)
     p.add_argument("--json", action="store_true", help="print one JSON document")
+    add_progress_arg(p, "no progress bar (--json has none either)")
     p.set_defaults(command=name)
 
 
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     report = faithfulness(args.checkpoint, args.split, args.images, args.methods,
                           data_dir=args.data_dir, weights=args.weights, device=args.device,
                           steps=args.steps, baseline=args.baseline, batch_size=args.batch_size,
-                          seed=args.seed, progress=not args.json)
+                          seed=args.seed, progress=args.progress and not args.json)
     written = report.save(args.out) if args.out is not None else []
     if args.json:
         print(json.dumps(report.to_dict(), indent=1))

@@ -7,6 +7,7 @@ import argparse
 from ..api.training import train
 from ..config import recipe_names
 from ..errors import Interrupted
+from .common import add_progress_arg
 from .options import add_config_options, overrides
 
 
@@ -32,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help: str) -> None:
                    help="your own TOML file (same keys as a run's config.toml)")
     p.add_argument("--resume", default=None, metavar="RUN_DIR|CKPT",
                    help="continue a run where it stopped, bit-exactly")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_progress_arg(p)
     add_config_options(p)
     p.set_defaults(command=name)
 
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     options = overrides(args)
     try:
         train(recipe=args.recipe, config_file=args.config, resume=args.resume,
-              progress=not args.no_progress, **options)
+              progress=args.progress, **options)
     except Interrupted as exc:
         print(str(exc))
         return 130

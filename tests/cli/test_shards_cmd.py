@@ -49,6 +49,16 @@ def shard_run(shards):
     return run
 
 
+def test_no_progress_before_the_subcommand_counts_too(shards, tmp_path):
+    tree, options = str(shards / "images"), ("--shard-size", "10")
+    shown = cli("data", "shard", tree, str(tmp_path / "a"), *options)
+    before = cli("data", "--no-progress", "shard", tree, str(tmp_path / "b"), *options)
+    after = cli("data", "shard", tree, str(tmp_path / "c"), *options, "--no-progress")
+    assert shown.returncode == before.returncode == after.returncode == 0, before.stderr
+    assert "shard:" in shown.stderr
+    assert "shard:" not in before.stderr and "shard:" not in after.stderr
+
+
 def test_writing_again_verifies_and_changes_nothing(shards):
     out = shards / "shards"
     before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}

@@ -45,14 +45,6 @@ def test_pngs(_synthetic_cifar10, tmp_path_factory) -> Path:
     return folder
 
 
-def test_evaluate_takes_no_progress_as_training_does(small_run, synthetic_cifar10):
-    args = ("evaluate", str(small_run), "--data-dir", str(synthetic_cifar10), "--amp", "off",
-            "--test-subset", "50")
-    shown, hidden = cli(*args), cli(*args, "--no-progress")
-    assert shown.returncode == hidden.returncode == 0, hidden.stderr
-    assert hidden.stdout == shown.stdout and "test" in hidden.stdout
-
-
 def test_predict_agrees_with_evaluate(small_run, synthetic_cifar10, tmp_path):
     # evaluate's predictions name their images (positions in the test batch), so the same
     # images written as PNG files can be given to predict

@@ -40,9 +40,18 @@ def add_weights_arg(p: argparse.ArgumentParser) -> None:
                    help="raw or EMA weights; auto: what the run chose on validation")
 
 
-def add_progress_arg(p: argparse.ArgumentParser, what: str = "no progress bars") -> None:
-    """--no-progress (args.progress False): for logs and CI, where a bar's redraws are noise."""
-    p.add_argument("--no-progress", dest="progress", action="store_false", help=what)
+def add_progress_arg(p: argparse.ArgumentParser, what: str = "no progress bars",
+                     parent_has_it: bool = False) -> None:
+    """--no-progress (args.progress False): for logs and CI, where a bar's redraws are noise.
+    `parent_has_it`: `p` is a sub-subcommand whose parent takes the flag too; it then sets no
+    default, which would overwrite the parent's (`data --no-progress shard`)."""
+    p.add_argument("--no-progress", dest="progress", action="store_false", help=what,
+                   default=argparse.SUPPRESS if parent_has_it else True)
+
+
+def shows_progress(args: argparse.Namespace) -> bool:
+    """Bars unless --no-progress, or --json, whose one document is all a command prints."""
+    return args.progress and not getattr(args, "json", False)
 
 
 def add_source_arg(p: argparse.ArgumentParser) -> None:

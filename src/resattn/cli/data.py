@@ -10,7 +10,7 @@ import torch
 
 from ..api import load_data, write_shards
 from ..config import SECTIONS, resolve
-from .common import add_progress_arg
+from .common import add_progress_arg, shows_progress
 from .options import add_config_options, overrides
 
 DATA_KEYS = set(SECTIONS["data"]) - {"input_size", "workers"}
@@ -27,6 +27,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help: str) -> None:
                                    "with its train / val / test splits.")
     add_data_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON document")
+    add_progress_arg(p, "no download bar (--json has none either)")
     p.set_defaults(command=name, data_command=None)
     actions = p.add_subparsers(dest="data_command", metavar="{shard}",
                                help="shard: pack an image folder into tar shards (without "
@@ -45,7 +46,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help: str) -> None:
                             "ImageNet JPEGs); at least one training shard per process")
     shard.add_argument("--seed", type=int, default=0,
                        help="seed of the shuffle across shards (default: %(default)s)")
-    add_progress_arg(shard, "no progress bar")
+    add_progress_arg(shard, "no progress bar", parent_has_it=True)
 
 
 def run_shard(args: argparse.Namespace) -> int:
@@ -76,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
     if args.data_command == "shard":
         return run_shard(args)
     cfg = resolve(overrides=overrides(args))
-    bundle = load_data(cfg, torch.device("cpu"), batch_size=256, progress=not args.json)
+    bundle = load_data(cfg, torch.device("cpu"), batch_size=256,
+                       progress=shows_progress(args))
     summary = {"dataset": cfg.dataset, **bundle.info, "classes": bundle.classes,
                "input_size": bundle.input_size}
     in_memory = getattr(bundle.train, "data", None)  # CIFAR: the images and labels

@@ -16,6 +16,7 @@ from .common import (
     add_progress_arg,
     add_source_arg,
     add_weights_arg,
+    shows_progress,
 )
 
 
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
                       device=args.device, amp=args.amp, int8=args.int8,
                       calibration_images=args.calibration_images,
                       return_predictions=args.save_predictions is not None,
-                      input_size=args.input_size, progress=args.progress and not args.json)
+                      input_size=args.input_size, progress=shows_progress(args))
     classes = result.pop("classes")
     if args.save_predictions:
         write_text(args.save_predictions, json.dumps(

@@ -11,7 +11,14 @@ from pathlib import Path
 from ..api.faithfulness import DEFAULT_METHODS, faithfulness
 from ..errors import UserError
 from ..saliency import BASELINES, METHODS
-from .common import add_device_arg, add_progress_arg, add_source_arg, add_weights_arg, one_line
+from .common import (
+    add_device_arg,
+    add_progress_arg,
+    add_source_arg,
+    add_weights_arg,
+    one_line,
+    shows_progress,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str, help: str) -> None:
@@ -61,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     report = faithfulness(args.checkpoint, args.split, args.images, args.methods,
                           data_dir=args.data_dir, weights=args.weights, device=args.device,
                           steps=args.steps, baseline=args.baseline, batch_size=args.batch_size,
-                          seed=args.seed, progress=args.progress and not args.json)
+                          seed=args.seed, progress=shows_progress(args))
     written = report.save(args.out) if args.out is not None else []
     if args.json:
         print(json.dumps(report.to_dict(), indent=1))
